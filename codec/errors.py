@@ -1,0 +1,40 @@
+"""Typed errors raised at the codec's edges.
+
+Every way a caller can hand the codec something bad ends in one of these, with a message
+a person can act on. The CLI prints the message on one line and exits non-zero; the demo
+shows it; nothing else in the process has to know how the input was bad.
+"""
+
+from __future__ import annotations
+
+
+class CodecError(Exception):
+    """Base of every error the codec raises on purpose."""
+
+
+class BitstreamError(CodecError, ValueError):
+    """A .misc file is truncated, corrupted, of an unknown version, or otherwise unreadable."""
+
+
+class ImageInputError(CodecError, ValueError):
+    """An input image cannot be coded: unreadable, empty, too large or too small."""
+
+
+class BudgetError(CodecError, ValueError):
+    """The requested rate is below the smallest file the codec can make for this image.
+
+    ``minimum_bpp`` says what the smallest achievable rate is, so callers can offer it.
+    """
+
+    def __init__(self, message: str, minimum_bpp: float | None = None, minimum_bytes: int | None = None):
+        super().__init__(message)
+        self.minimum_bpp = minimum_bpp
+        self.minimum_bytes = minimum_bytes
+
+
+class ModelUnavailableError(CodecError, RuntimeError):
+    """A model the file or the configuration names cannot be loaded here.
+
+    The message names the model and says how to provide it (a local path, an
+    environment variable, network access to the hub).
+    """
