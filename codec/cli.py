@@ -1,0 +1,127 @@
+"""python -m codec encode | decode | info
+
+Every failure a user can cause (a bad image, a corrupt file, a target below the minimum,
+a missing model) ends as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import BudgetError, CodecError
+
+EXIT_INPUT = 2  # bad input or arguments
+EXIT_BUDGET = 3  # the target rate is below what is possible
+EXIT_MODEL = 4  # a model could not be loaded
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m codec", description="MISC semantic image codec")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("encode", help="image -> .misc file")
+    e.add_argument("input", type=Path)
+    e.add_argument("-o", "--output", type=Path, required=True)
+    e.add_argument("--bpp", type=float, default=0.02, help="target bits per pixel for the whole file (default 0.02)")
+    e.add_argument("--describer", default="none", help="none | openai | hf:MODEL | manual (with --text)")
+    e.add_argument("--text", default=None, help="description for --describer manual (JSON or 'name: detail' lines)")
+    e.add_argument("--items", type=int, default=None, help="number of items the describer may name")
+    e.add_argument("--clip", default=None, help="open_clip model for item maps, e.g. ViT-B-16 or ViT-B-16:openai")
+    e.add_argument("--map-size", type=int, default=8)
+    e.add_argument("--map-threshold", type=float, default=0.35)
+    e.add_argument("--decoder", default="bicubic", help="decoder the pixel layer is tuned for: bicubic | restore | diffusion")
+    e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--max-pixels", type=int, default=None)
+
+    d = sub.add_parser("decode", help=".misc file -> PNG")
+    d.add_argument("input", type=Path)
+    d.add_argument("-o", "--output", type=Path, required=True)
+    d.add_argument("--decoder", default="auto", help="auto | diffusion | restore | bicubic")
+
+    i = sub.add_parser("info", help="print what a .misc file holds, as JSON")
+    i.add_argument("input", type=Path)
+    return p
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise CodecError(f"no such file: {path}")
+    return path.read_bytes()
+
+
+def _encode(args) -> dict:
+    from .imageio import DEFAULT_MAX_PIXELS
+    from .pipeline import encode
+
+    describer = None
+    if args.describer and args.describer != "none":
+        from .describe import DescribeConfig, get_describer
+
+        cfg = DescribeConfig(max_items=args.items) if args.items else DescribeConfig()
+        describer = get_describer(args.describer, text=args.text, config=cfg)
+    clip = None
+    if args.clip:
+        from .maps import ClipSurgery
+
+        name, _, tag = args.clip.partition(":")
+        clip = ClipSurgery.from_pretrained(name, pretrained=tag or "openai")
+    result = encode(
+        args.input, args.bpp, describer=describer, clip=clip, map_size=args.map_size,
+        map_threshold=args.map_threshold, decoder_hint=args.decoder, seed=args.seed,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+    )
+    _write_atomic(args.output, result.data)
+    out = {"output": str(args.output), "bytes": result.nbytes, "bpp": round(result.bpp, 6),
+           "target_bpp": args.bpp, "seconds": round(result.seconds, 3)}
+    if result.notes:
+        out["notes"] = result.notes
+    return out
+
+
+def _decode(args) -> dict:
+    from .pipeline import decode
+
+    result = decode(_read(args.input), decoder=args.decoder)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(args.output.name + ".part")
+    result.image.save(tmp, format="PNG")
+    os.replace(tmp, args.output)
+    return {"output": str(args.output), "decoder": result.decoder, "size": list(result.image.size)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "encode":
+            out = _encode(args)
+        elif args.command == "decode":
+            out = _decode(args)
+        else:
+            from .pipeline import info
+
+            out = info(_read(args.input))
+    except BudgetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BUDGET
+    except CodecError as e:
+        from .errors import ModelUnavailableError
+
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_MODEL if isinstance(e, ModelUnavailableError) else EXIT_INPUT
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    print(json.dumps(out, indent=2))
+    return 0

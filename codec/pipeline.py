@@ -1,0 +1,287 @@
+"""encode(image, target_bpp) -> bytes and decode(bytes) -> image: the whole codec.
+
+    image ─▶ load_rgb ─▶ describe ─▶ Description ─▶ text coder ─▶ TEXT ─┐
+                 │          └──▶ item names ─▶ CLIP Surgery ─▶ grids ─▶ MAPS ─┤  fixed cost first
+                 └──▶ rate control (bytes left) ─▶ AV1 payload ─▶ PIXEL ──────┤
+                                                            header + CRC ─────┴─▶ .misc bytes
+
+    .misc bytes ─▶ unpack ─▶ DecodedLayers(lowres, description, maps, seed) ─▶ decoder ─▶ image
+
+The target is a hard ceiling on the WHOLE file: header, every section's framing and the
+checksum are counted before the pixel layer is given what is left. Every number reported
+(bytes, bpp, bytes per layer) is measured on the bytes returned, never estimated.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import bitstream as bs
+from .errors import BitstreamError, BudgetError, CodecError
+from .imageio import DEFAULT_MAX_PIXELS, load_rgb
+from .pixel import PixelChoice, Scorer, decode_pixels, encode_pixels, smallest_payload
+from .records import DecodedLayers, DecodeResult, Description
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class EncodeResult:
+    data: bytes
+    width: int
+    height: int
+    target_bpp: float
+    pixel: PixelChoice
+    description: Description | None = None
+    maps: list[np.ndarray] | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return 8.0 * len(self.data) / (self.width * self.height)
+
+    def info(self) -> dict[str, Any]:
+        return info(self.data)
+
+
+def budget_bytes(width: int, height: int, bpp: float) -> int:
+    """Largest whole file, in bytes, at or below `bpp` bits per pixel."""
+    return math.floor(bpp * width * height / 8 + 1e-9)
+
+
+# ----------------------------------------------------------------------------- encode
+
+
+def _semantic_sections(description: Description | None, maps: list[np.ndarray] | None) -> tuple[list[bs.Section], list[str]]:
+    sections: list[bs.Section] = []
+    models: list[str] = []
+    if description is not None and not description.is_empty():
+        from . import textcoder
+
+        sections.append(bs.Section(bs.SectionType.TEXT, textcoder.compress(description)))
+        models.append(textcoder.MODEL_NAME)
+    if maps:
+        from .maps import compress_grids
+
+        sections.append(bs.Section(bs.SectionType.MAPS, compress_grids(maps)))
+    return sections, models
+
+
+def _fixed_bytes(shell: bs.MiscFile, pixel_len: int) -> int:
+    """Bytes of everything but the pixel payload, for a pixel payload of `pixel_len` bytes."""
+    return (
+        len(bs.header_bytes(shell))
+        + sum(len(bs.section_bytes(s)) for s in shell.sections)
+        + bs.section_overhead(pixel_len)
+        + bs.CRC_BYTES
+    )
+
+
+def pixel_budget(shell: bs.MiscFile, total_budget: int) -> int:
+    """Largest pixel payload that keeps the whole file within `total_budget`."""
+    n = total_budget - _fixed_bytes(shell, total_budget)
+    # The length field may be shorter for the smaller payload; take back what that frees.
+    while n >= 0 and n + 1 + _fixed_bytes(shell, n + 1) <= total_budget:
+        n += 1
+    return n
+
+
+def encode(
+    image,
+    target_bpp: float,
+    *,
+    description: Description | None = None,
+    maps: Sequence[np.ndarray] | None = None,
+    describer=None,
+    clip=None,
+    map_size: int = 8,
+    map_threshold: float = 0.35,
+    decoder_hint: str = "bicubic",
+    factors: Sequence[float] | None = None,
+    scorer: Scorer | None = None,
+    seed: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Code `image` into a .misc file of at most `target_bpp` bits per pixel.
+
+    The semantic layers come from `description`/`maps` when given (e.g. edited in the
+    demo), else from `describer`/`clip` when given; without either the file has no
+    semantic layer and the result's notes say so. When the semantic layers leave no room
+    for the smallest pixel layer, the maps and then the text are dropped, and the notes
+    say so; when even a bare pixel layer does not fit, BudgetError gives the minimum.
+    """
+    t0 = time.perf_counter()
+    report = progress or (lambda f, msg: None)
+    if not (isinstance(target_bpp, int | float) and math.isfinite(target_bpp) and target_bpp > 0):
+        raise BudgetError(f"target bpp must be a positive number, got {target_bpp!r}")
+    report(0.0, "reading image")
+    rgb, gray = load_rgb(image, max_pixels)
+    w, h = rgb.size
+    notes: list[str] = []
+
+    if description is None and describer is not None:
+        report(0.05, f"describing with {getattr(describer, 'name', 'describer')}")
+        description = describer.describe(rgb)
+    if description is None or description.is_empty():
+        description = None
+        notes.append("no semantic layer: no description was given and no describer is configured")
+    maps = list(maps) if maps is not None else None
+    if maps is None and clip is not None and description is not None and description.items:
+        report(0.3, "computing item maps")
+        maps = clip.grids(rgb, [it.name for it in description.items], size=map_size, threshold=map_threshold)
+    if maps is not None:
+        if description is None or len(maps) != len(description.items):
+            raise CodecError("there must be exactly one map per described item")
+    elif description is not None and description.items:
+        notes.append("no map layer: no CLIP model and no painted maps")
+
+    report(0.4, "coding text and maps")
+    budget = budget_bytes(w, h, target_bpp)
+    models = [m for m in [_decoder_model(decoder_hint)] if m]
+    hint = _rate_hint(decoder_hint)
+    smallest = functools.cache(lambda: smallest_payload(rgb))
+    layers = [(description, maps), (description, None), (None, None)]
+    for attempt, (desc_i, maps_i) in enumerate(layers):
+        if attempt and (desc_i, maps_i) == layers[attempt - 1]:
+            continue
+        sections, text_models = _semantic_sections(desc_i, maps_i)
+        shell = bs.MiscFile(w, h, sections, gray, seed, text_models + models)
+        room = pixel_budget(shell, budget)
+        if room <= 0 or room < smallest():
+            if maps_i is not None:
+                notes.append("maps dropped: the target leaves no room for them and a pixel layer")
+            elif desc_i is not None:
+                notes.append("text dropped: the target leaves no room for it and a pixel layer")
+            continue
+        report(0.5, "searching the pixel layer")
+        choice = encode_pixels(rgb, room, factors=hint.get("factors") if factors is None else factors, scorer=scorer)
+        shell.sections.insert(0, bs.Section(bs.SectionType.PIXEL_AV1, choice.payload))
+        data = bs.pack(shell)
+        assert len(data) <= budget, (len(data), budget)
+        if not choice.factors_hint_used:
+            notes.append(f"the {decoder_hint} decoder's preferred downsampling did not fit; searched all factors")
+        report(1.0, "done")
+        return EncodeResult(
+            data, w, h, target_bpp, choice,
+            description=desc_i, maps=maps_i, notes=notes, seconds=time.perf_counter() - t0,
+        )
+    bare = bs.MiscFile(w, h, [], gray, seed, models)
+    minimum = smallest() + _fixed_bytes(bare, smallest())
+    min_bpp = 8.0 * minimum / (w * h)
+    raise BudgetError(
+        f"{target_bpp:g} bpp ({budget} bytes for {w}x{h}) is below the smallest file this image can have: "
+        f"{minimum} bytes = {min_bpp:.5f} bpp",
+        minimum_bpp=min_bpp,
+        minimum_bytes=minimum,
+    )
+
+
+def _rate_hint(decoder_hint: str) -> dict:
+    try:
+        from .decode import RATE_HINTS
+    except ImportError:
+        return {}
+    return dict(RATE_HINTS.get(decoder_hint, {}))
+
+
+def _decoder_model(decoder_hint: str) -> str | None:
+    return {"restore": "restore/realesrgan-x4plus", "diffusion": "diffusion/sd15-controlnet-tile"}.get(decoder_hint)
+
+
+# ----------------------------------------------------------------------------- decode
+
+
+def read_layers(data: bytes, max_pixels: int = bs.MAX_PIXELS) -> DecodedLayers:
+    """Parse a file and decode its layers (everything but the final decoder)."""
+    f = bs.unpack(data, max_pixels=max_pixels)
+    payload = f.section(bs.SectionType.PIXEL_AV1)
+    if payload is None:
+        raise BitstreamError("the file has no pixel section")
+    lowres = decode_pixels(payload, expect_max_side=max(f.width, f.height))
+    description = None
+    text = f.section(bs.SectionType.TEXT)
+    if text is not None:
+        from . import textcoder
+
+        if textcoder.MODEL_NAME not in f.models:
+            named = [m for m in f.models if m.startswith("text/")]
+            raise BitstreamError(
+                f"the text was coded with model {named[0] if named else '(unnamed)'}, "
+                f"but this decoder has {textcoder.MODEL_NAME}"
+            )
+        description = textcoder.decompress(text)
+    maps = None
+    raw_maps = f.section(bs.SectionType.MAPS)
+    if raw_maps is not None:
+        from .maps import decompress_grids
+
+        maps = decompress_grids(raw_maps)
+        if description is None or len(maps) != len(description.items):
+            raise BitstreamError("the maps section does not match the described items")
+    return DecodedLayers(
+        width=f.width, height=f.height, grayscale=f.grayscale, seed=f.seed or 0, models=list(f.models),
+        lowres=lowres, description=description, maps=maps,
+    )
+
+
+def decode(data: bytes, decoder="auto", progress: Progress | None = None, **decoder_config) -> DecodeResult:
+    """Decode a .misc file to a full-size image with the chosen (or best available) decoder."""
+    layers = read_layers(data)
+    if isinstance(decoder, str):
+        decoder = _get_decoder(decoder, **decoder_config)
+    return decoder.decode(layers, progress=progress)
+
+
+def _get_decoder(name: str, **config):
+    from .decode import get_decoder
+
+    return get_decoder(name, **config)
+
+
+# ----------------------------------------------------------------------------- info
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """What `python -m codec info` prints: sizes per layer, measured on the bytes."""
+    f = bs.unpack(data)
+    lay = bs.layout(data)
+    total = len(data)
+    px = f.width * f.height
+    sections = {
+        name: {"bytes": s["payload_bytes"] + s["framing_bytes"], "bits": 8 * (s["payload_bytes"] + s["framing_bytes"]),
+               "payload_bytes": s["payload_bytes"], "bpp": 8 * (s["payload_bytes"] + s["framing_bytes"]) / px}
+        for name, s in lay["sections"].items()
+    }
+    out: dict[str, Any] = {
+        "width": f.width,
+        "height": f.height,
+        "total_bytes": total,
+        "bpp": 8 * total / px,
+        "header_bytes": lay["header_bytes"],
+        "checksum_bytes": lay["checksum_bytes"],
+        "overhead_bytes": lay["header_bytes"] + lay["checksum_bytes"] + sum(s["framing_bytes"] for s in lay["sections"].values()),
+        "sections": sections,
+        "models": f.models,
+        "seed": f.seed,
+        "grayscale": f.grayscale,
+        "format_version": f.version,
+    }
+    if f.section(bs.SectionType.PIXEL_AV1):
+        lowres = decode_pixels(f.section(bs.SectionType.PIXEL_AV1))
+        out["pixel_layer_size"] = list(lowres.size)
+    if not f.section(bs.SectionType.TEXT):
+        out["semantic_layer"] = "none"
+    return out

@@ -1,0 +1,227 @@
+"""The pixel layer: a heavily downsampled copy of the image as one raw AV1 intra frame.
+
+    image ─▶ downsample ÷f ─▶ SVT-AV1 (one key frame) ─▶ OBUs, temporal delimiter dropped
+                                                        ─▶ PIXEL section
+    PIXEL section ─▶ dav1d ─▶ low-resolution RGB ─▶ (a decoder brings it to full size)
+
+At 100-600 bytes per image a container would eat most of the budget (OFFLINE.md: AVIF
+adds ~275 B), so the section holds the bare OBUs; the frame size travels in AV1's own
+sequence header, and the original size in the file header, so the downsampling factor
+is implied.
+
+Rate control (`encode_pixels`) searches the downsampling factor and the quantiser for
+the payload that fits the bytes left by the other layers and scores best under the
+decoder's objective. Two quantiser families are searched, because SVT-AV1 overrides its
+CRF below 64 px and there a fixed q-index gives far smaller files (OFFLINE.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+from PIL import Image
+
+from .errors import BitstreamError, BudgetError
+
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner on every encoder otherwise
+
+TEMPORAL_DELIMITER = b"\x12\x00"
+MIN_LOWRES_SIDE = 8  # SVT-AV1 refuses frames below 4 px; below 8 px nothing useful survives
+FACTORS: tuple[float, ...] = (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+PRESET = 4  # slower presets gave no smaller files; faster ones gave up to 50% larger (measured)
+
+# Quantiser families: (name, number of levels). Level 0 is the coarsest; files grow with it.
+FAMILIES = {"crf": 63, "qindex": 200}
+
+
+@dataclass
+class PixelChoice:
+    """The payload rate control picked, and how it got there."""
+
+    payload: bytes
+    lowres_size: tuple[int, int]
+    factor: float
+    family: str
+    level: int
+    score: float = float("nan")
+    candidates_tried: int = 0
+    factors_hint_used: bool = True
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.payload)
+
+
+Scorer = Callable[[Image.Image, Image.Image], float]
+
+
+# ----------------------------------------------------------------------------- AV1 in and out
+
+
+def _svt_options(family: str, level: int) -> dict[str, str]:
+    if family == "crf":
+        return {"preset": str(PRESET), "crf": str(63 - level)}
+    # q-index family: qp sets the base q-index (qp 63 -> 255) and the key-frame offset walks
+    # between the qp steps, so each level is about one q-index step.
+    qp, offset = 63 - level // 4, -(level % 4)
+    return {
+        "preset": str(PRESET),
+        "svtav1-params": f"rc=0:use-fixed-qindex-offsets=1:key-frame-qindex-offset={offset}:qp={qp}",
+    }
+
+
+def encode_av1(lowres: Image.Image, family: str = "crf", level: int = 0) -> bytes:
+    """One intra frame as raw AV1 OBUs without the temporal delimiter."""
+    if family not in FAMILIES or not 0 <= level < FAMILIES[family]:
+        raise ValueError(f"unknown quantiser {family}:{level}")
+    cc = av.CodecContext.create("libsvtav1", "w")
+    cc.width, cc.height = lowres.size
+    cc.pix_fmt = "yuv420p"
+    cc.time_base = Fraction(1, 25)
+    cc.framerate = Fraction(25, 1)
+    cc.options = _svt_options(family, level)
+    frame = av.VideoFrame.from_image(lowres.convert("RGB")).reformat(format="yuv420p")
+    frame.pts = 0
+    data = b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
+    if data.startswith(TEMPORAL_DELIMITER):
+        data = data[len(TEMPORAL_DELIMITER) :]
+    return data
+
+
+def decode_pixels(payload: bytes, expect_max_side: int | None = None) -> Image.Image:
+    """PIXEL section → low-resolution RGB image. Raises BitstreamError on a bad payload."""
+    if not payload:
+        raise BitstreamError("pixel section is empty")
+    try:
+        dec = av.CodecContext.create("libdav1d", "r")
+        frames = [*dec.decode(av.Packet(TEMPORAL_DELIMITER + payload)), *dec.decode(None)]
+    except (av.FFmpegError, ValueError) as e:
+        raise BitstreamError(f"pixel section is not a decodable AV1 frame: {e}") from e
+    if len(frames) != 1:
+        raise BitstreamError(f"pixel section holds {len(frames)} frames, expected 1")
+    frame = frames[0]
+    if expect_max_side is not None and max(frame.width, frame.height) > expect_max_side:
+        raise BitstreamError("pixel layer is larger than the image it belongs to")
+    return frame.to_image().convert("RGB")
+
+
+# ----------------------------------------------------------------------------- resampling
+
+
+def lowres_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    w, h = size
+    return max(1, round(w / factor)), max(1, round(h / factor))
+
+
+def downsample(img: Image.Image, factor: float) -> Image.Image:
+    size = lowres_size(img.size, factor)
+    return img if size == img.size else img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def upsample_bicubic(lowres: Image.Image, size: tuple[int, int]) -> Image.Image:
+    return lowres if lowres.size == size else lowres.resize(size, Image.Resampling.BICUBIC)
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    mse = float(np.mean((x - y) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def bicubic_psnr(decoded_lowres: Image.Image, original: Image.Image) -> float:
+    """Default objective: PSNR of the bicubic-upsampled pixel layer against the source."""
+    return psnr(upsample_bicubic(decoded_lowres, original.size), original)
+
+
+# ----------------------------------------------------------------------------- rate control
+
+
+def usable_factors(size: tuple[int, int], factors: Sequence[float] = FACTORS) -> list[float]:
+    return [f for f in factors if min(lowres_size(size, f)) >= MIN_LOWRES_SIDE]
+
+
+def _fit(lowres: Image.Image, family: str, budget: int, cache: dict) -> tuple[bytes, int] | None:
+    """Highest level of one family whose payload fits `budget` (binary search; sizes grow
+    with the level almost monotonically, and the result is re-checked against the budget)."""
+
+    def at(level: int) -> bytes:
+        key = (lowres.size, family, level)
+        if key not in cache:
+            cache[key] = encode_av1(lowres, family, level)
+        return cache[key]
+
+    lo, hi = 0, FAMILIES[family] - 1
+    if len(at(lo)) > budget:
+        return None
+    if len(at(hi)) <= budget:
+        lo = hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if len(at(mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return at(lo), lo
+
+
+def smallest_payload(image: Image.Image, factors: Sequence[float] = FACTORS) -> int:
+    """Bytes of the smallest pixel payload the codec can make for this image."""
+    fs = usable_factors(image.size, factors) or [max(factors)]
+    small = downsample(image, fs[-1])
+    return min(len(encode_av1(small, fam, 0)) for fam in FAMILIES)
+
+
+def encode_pixels(
+    image: Image.Image,
+    budget_bytes: int,
+    factors: Sequence[float] | None = None,
+    scorer: Scorer | None = None,
+) -> PixelChoice:
+    """Best pixel payload of at most `budget_bytes`, searched over factor and quantiser.
+
+    `factors` restricts the search to what the intended decoder likes (e.g. ÷4 for a ×4
+    super-resolution decoder); when none of them fits, the whole factor set is searched
+    and the choice says so. `scorer(decoded_lowres, original)` ranks candidates (higher
+    is better; default: PSNR after bicubic upsampling).
+    """
+    scorer = scorer or bicubic_psnr
+    rgb = image.convert("RGB")
+    cache: dict = {}
+    choice = _search(rgb, budget_bytes, usable_factors(rgb.size, factors or FACTORS), scorer, cache)
+    hint_used = True
+    if choice is None and factors is not None:
+        choice = _search(rgb, budget_bytes, usable_factors(rgb.size), scorer, cache)
+        hint_used = False
+    if choice is None:
+        smallest = smallest_payload(rgb)
+        raise BudgetError(
+            f"{budget_bytes} bytes are not enough for any pixel layer of this image; the smallest is {smallest} bytes",
+            minimum_bytes=smallest,
+        )
+    choice.candidates_tried = len(cache)
+    choice.factors_hint_used = hint_used
+    return choice
+
+
+def _search(rgb: Image.Image, budget: int, factors: list[float], scorer: Scorer, cache: dict) -> PixelChoice | None:
+    best: PixelChoice | None = None
+    for factor in factors:
+        lowres_px = np.prod(lowres_size(rgb.size, factor))
+        if lowres_px * 0.004 > budget * 8:  # even the coarsest quantiser cannot fit this many pixels
+            continue
+        small = downsample(rgb, factor)
+        for family in FAMILIES:
+            fit = _fit(small, family, budget, cache)
+            if fit is None:
+                continue
+            payload, level = fit
+            score = scorer(decode_pixels(payload), rgb)
+            if best is None or score > best.score:
+                best = PixelChoice(payload, small.size, factor, family, level, score=score)
+    return best
