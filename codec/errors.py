@@ -38,3 +38,9 @@ class ModelUnavailableError(CodecError, RuntimeError):
     The message names the model and says how to provide it (a local path, an
     environment variable, network access to the hub).
     """
+
+
+class DescriberError(CodecError, RuntimeError):
+    """A describer could not produce a description: the API refused, timed out or kept
+    failing after its retries, or a user's text could not be read. The message says which
+    backend, what it answered and what to change."""
