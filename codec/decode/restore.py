@@ -102,6 +102,7 @@ class RestorationDecoder:
             image=finish(image, layers),
             decoder=self.name,
             metadata={
+                "decoder_reason": self.reason,
                 "ignored_layers": ["text", "maps"],
                 "note": "Real-ESRGAN restores the pixel layer only; it ignores the description and the item maps",
                 "passes": passes,
