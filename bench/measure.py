@@ -1,0 +1,149 @@
+"""The benchmark's view of metrics/: which metrics run here, and one call per pair or set.
+
+metrics/ owns every metric. This module only asks it what is available, splits the names
+into per-image (full- and no-reference) and per-set (FID, FD-VGG16, KID...) metrics, and
+keeps the reason for every metric that cannot run, so a run says what is missing instead
+of silently leaving columns out.
+
+Until metrics/ exposes ``compute``/``compute_set``/``available``, PSNR is computed here
+as a clearly labelled stand-in (``source == "bench stand-in"``), and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+# Metrics where a lower value is better (for BD-rate and for the direction in the report).
+LOWER_IS_BETTER_PREFIXES = ("lpips", "dists", "niqe", "piqe", "brisque", "fid", "fd", "kid", "mse")
+
+
+def lower_is_better(name: str) -> bool:
+    n = name.lower().replace("-", "_")
+    return n.startswith(LOWER_IS_BETTER_PREFIXES)
+
+
+@dataclass
+class MetricPlan:
+    """What a run measures, and why the rest is not measured."""
+
+    pair: list[str] = field(default_factory=list)
+    sets: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    source: str = "metrics"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair": self.pair, "sets": self.sets, "unavailable": self.unavailable, "source": self.source}
+
+
+def _metrics_module() -> Any | None:
+    try:
+        import metrics
+    except Exception:  # noqa: BLE001 - metrics/ not there (yet) or broken: fall back, say so
+        return None
+    if all(hasattr(metrics, f) for f in ("compute", "compute_set", "available")):
+        return metrics
+    return None
+
+
+def _is_set_metric(name: str, info: Any) -> bool:
+    kind = None
+    if isinstance(info, dict):
+        kind = info.get("kind") or info.get("type")
+    else:
+        kind = getattr(info, "kind", None)
+    if kind is not None:
+        return str(kind).lower() in ("set", "set-level", "distribution")
+    n = name.lower().replace("-", "_")
+    return n.startswith(("fid", "fd_", "fd", "kid"))
+
+
+def _availability(info: Any) -> tuple[bool, str]:
+    if isinstance(info, bool):
+        return info, "" if info else "not available"
+    if isinstance(info, str):
+        return False, info
+    if info is None:
+        return True, ""
+    if isinstance(info, dict):
+        ok = bool(info.get("available", True))
+        return ok, str(info.get("reason", "")) if not ok else ""
+    ok = bool(getattr(info, "available", True))
+    return ok, str(getattr(info, "reason", "") or "") if not ok else ""
+
+
+def plan(requested: Sequence[str] | None = None) -> MetricPlan:
+    """The metrics a run will compute; `requested` None means every available one."""
+    m = _metrics_module()
+    if m is None:
+        p = MetricPlan(pair=["psnr"], source="bench stand-in")
+        p.unavailable["*"] = "metrics/ is not installed yet: only a stand-in PSNR computed by bench.measure"
+        if requested:
+            p.pair = [n for n in requested if n == "psnr"]
+            for n in requested:
+                if n != "psnr":
+                    p.unavailable[n] = "metrics/ is not installed"
+        return p
+    avail = m.available()
+    items = avail.items() if isinstance(avail, dict) else ((n, True) for n in avail)
+    p = MetricPlan()
+    for name, info in items:
+        if requested and name not in requested:
+            continue
+        ok, why = _availability(info)
+        if not ok:
+            p.unavailable[name] = why or "not available"
+        elif _is_set_metric(name, info):
+            p.sets.append(name)
+        else:
+            p.pair.append(name)
+    for n in requested or []:
+        if n not in p.pair and n not in p.sets and n not in p.unavailable:
+            p.unavailable[n] = "unknown to metrics/"
+    return p
+
+
+def _psnr(ref: Image.Image, dist: Image.Image) -> float:
+    a = np.asarray(ref.convert("RGB"), dtype=np.float64)
+    b = np.asarray(dist.convert("RGB"), dtype=np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def _clean(values: dict[str, Any], names: Sequence[str]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for n in names:
+        v = values.get(n)
+        if hasattr(v, "value"):  # a result record rather than a bare number
+            v = v.value
+        try:
+            x = float(v) if v is not None else None
+        except (TypeError, ValueError):
+            x = None
+        out[n] = x if x is not None and math.isfinite(x) else None
+    return out
+
+
+def compute_pair(p: MetricPlan, reference: Image.Image, distorted: Image.Image) -> dict[str, float | None]:
+    if not p.pair:
+        return {}
+    if p.source == "bench stand-in":
+        return _clean({"psnr": _psnr(reference, distorted)}, p.pair)
+    m = _metrics_module()
+    assert m is not None
+    return _clean(m.compute(reference, distorted, names=list(p.pair)), p.pair)
+
+
+def compute_set(
+    p: MetricPlan, references: Sequence[Image.Image], distorteds: Sequence[Image.Image]
+) -> dict[str, float | None]:
+    if not p.sets or not references:
+        return {}
+    m = _metrics_module()
+    assert m is not None
+    return _clean(m.compute_set(list(references), list(distorteds), names=list(p.sets)), p.sets)

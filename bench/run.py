@@ -1,0 +1,371 @@
+"""`python -m bench run`: every image × every codec × every target → files, metrics, manifest.
+
+    DIR/*.png ─▶ adapter.code(image, bpp) ─▶ bits/<codec>/<bpp>/<id><ext>   (the real file)
+                          │                 ─▶ recon/<codec>/<bpp>/<id>.png (its decode)
+                          └─▶ metrics vs the source ─▶ items/<codec>/<bpp>/<id>.json
+    items/*.json ─▶ per_image.csv, per-condition set metrics ─▶ per_condition.csv
+                 ─▶ manifest.json (docs/STUDY.md format) + run.json (config, what is missing)
+
+Resumable: an item is done when its JSON fragment exists (written last, atomically, after
+its PNG) and holds every metric the run asks for; a fragment with missing metrics gets
+them from its PNG without coding again. The CSVs and the manifest are rebuilt from the
+fragments at the end of every run, so an interrupted run loses at most the item in hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import adapters, measure
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
+MANIFEST_FORMAT = "misc-study-manifest/1"
+BASE_COLUMNS = [
+    "image", "codec", "target_bpp", "status", "real_bpp", "bytes", "budget_bytes", "width", "height",
+    "encode_s", "decode_s", "factor", "quality", "decoder",
+]  # fmt: skip
+
+
+@dataclass
+class RunConfig:
+    data: Path
+    out: Path
+    bpps: list[float]
+    codecs: list[str]
+    decoder: str = "auto"
+    limit: int | None = None
+    metrics: list[str] | None = None  # None: every available metric
+    misc_options: dict[str, Any] = field(default_factory=dict)
+
+
+def bpp_dir(bpp: float) -> str:
+    return f"{bpp:g}"
+
+
+def list_images(folder: Path, limit: int | None = None) -> list[Path]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files[:limit] if limit else files
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _atomic_png(path: Path, image: Image.Image) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _paths(out: Path, codec: str, bpp: float, image_id: str, ext: str) -> dict[str, Path]:
+    rel = Path(codec) / bpp_dir(bpp)
+    return {
+        "item": out / "items" / rel / f"{image_id}.json",
+        "recon": out / "recon" / rel / f"{image_id}.png",
+        "bits": out / "bits" / rel / f"{image_id}{ext}",
+    }
+
+
+def _item_done(item: dict[str, Any] | None, out: Path, pair_metrics: Sequence[str]) -> str:
+    """'done', 'metrics' (coded, some metric missing) or 'todo'."""
+    if not item:
+        return "todo"
+    if item.get("status") == "nofit":
+        return "done"
+    if item.get("status") != "ok" or not (out / item["recon"]).is_file():
+        return "todo"
+    have = item.get("metrics", {})
+    return "done" if all(n in have for n in pair_metrics) else "metrics"
+
+
+def _code_one(
+    adapter: adapters.Adapter, source: Image.Image, image_id: str, src_path: Path, bpp: float, out: Path,
+    mplan: measure.MetricPlan,
+) -> dict[str, Any]:  # fmt: skip
+    w, h = source.size
+    p = _paths(out, adapter.name, bpp, image_id, adapter.ext)
+    row: dict[str, Any] = {
+        "image": image_id, "source_path": str(src_path), "codec": adapter.name, "target_bpp": bpp,
+        "width": w, "height": h, "budget_bytes": int(bpp * w * h / 8 + 1e-9),
+    }  # fmt: skip
+    try:
+        coded = adapter.code(source, bpp)
+    except adapters.NoFit as e:
+        row.update(status="nofit", reason=str(e))
+        return row
+    assert coded.image.size == source.size, (coded.image.size, source.size)
+    _atomic_write(p["bits"], coded.data)
+    _atomic_png(p["recon"], coded.image)
+    row.update(
+        status="ok",
+        bytes=len(coded.data),
+        real_bpp=8.0 * len(coded.data) / (w * h),
+        encode_s=round(coded.encode_seconds, 4),
+        decode_s=round(coded.decode_seconds, 4),
+        recon=str(p["recon"].relative_to(out)),
+        bits=str(p["bits"].relative_to(out)),
+        info=coded.info,
+        metrics=measure.compute_pair(mplan, source, coded.image),
+    )
+    return row
+
+
+def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark described by `cfg`; returns the run summary (also in run.json)."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images = list_images(cfg.data, cfg.limit)
+    mplan = measure.plan(cfg.metrics)
+    codec_status = {c: adapters.unavailable(c) for c in cfg.codecs}
+    runnable = [c for c in cfg.codecs if codec_status[c] is None]
+    ads = {c: adapters.make(c, cfg.decoder, cfg.misc_options) for c in runnable}
+    errors: list[dict[str, Any]] = []
+
+    jobs = [(img, c, b) for img in images for c in runnable for b in cfg.bpps]
+    bar = _progress(len(jobs), progress)
+    cache: dict[Path, Image.Image] = {}
+    for img_path, codec, bpp in jobs:
+        image_id = img_path.stem
+        p = _paths(out, codec, bpp, image_id, ads[codec].ext)
+        item = _read_json(p["item"])
+        state = _item_done(item, out, mplan.pair)
+        bar.set_postfix_str(f"{image_id} {codec}@{bpp:g}", refresh=False)
+        if state != "done":
+            if img_path not in cache:
+                cache.clear()
+                with Image.open(img_path) as im:
+                    cache[img_path] = im.convert("RGB")
+            source = cache[img_path]
+            try:
+                if state == "metrics":
+                    assert item is not None
+                    with Image.open(out / item["recon"]) as rec:
+                        item["metrics"] = {
+                            **item.get("metrics", {}),
+                            **measure.compute_pair(mplan, source, rec),
+                        }
+                else:
+                    item = _code_one(ads[codec], source, image_id, img_path, bpp, out, mplan)
+                _write_json(p["item"], item)
+            except Exception as e:  # noqa: BLE001 - one failure must not lose the whole run
+                errors.append({"image": image_id, "codec": codec, "target_bpp": bpp, "error": repr(e),
+                               "traceback": traceback.format_exc(limit=6)})  # fmt: skip
+        bar.update(1)
+    bar.close()
+
+    items = collect(out, [i.stem for i in images], runnable, cfg.bpps, ads)
+    conditions = _set_metrics(out, items, mplan, progress)
+    write_per_image_csv(out / "per_image.csv", items, mplan.pair)
+    write_per_condition_csv(out / "per_condition.csv", conditions, mplan.sets)
+    refs = _copy_references(out, images)
+    manifest = build_manifest(
+        items, conditions, refs, name=f"{Path(cfg.data).name} @ {'/'.join(map(bpp_dir, cfg.bpps))}"
+    )
+    _write_json(out / "manifest.json", manifest)
+    summary = {
+        "data": str(cfg.data), "images": len(images), "bpps": cfg.bpps, "codecs": cfg.codecs,
+        "decoder": cfg.decoder, "limit": cfg.limit, "codec_unavailable": {c: s for c, s in codec_status.items() if s},
+        "metrics": mplan.to_dict(), "errors": errors, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": {"ok": sum(i["status"] == "ok" for i in items), "nofit": sum(i["status"] == "nofit" for i in items),
+                   "missing": len(images) * len(runnable) * len(cfg.bpps) - len(items)},
+    }  # fmt: skip
+    _write_json(out / "run.json", summary)
+    if errors:
+        with open(out / "errors.log", "a") as f:
+            for e in errors:
+                f.write(
+                    f"{summary['finished_at']} {e['image']} {e['codec']}@{e['target_bpp']:g}\n{e['traceback']}\n"
+                )
+    return summary
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, disable=not enabled, unit="item", desc="bench")
+    except ImportError:  # pragma: no cover - tqdm is pinned
+
+        class _Null:
+            def update(self, n: int) -> None: ...
+            def set_postfix_str(self, s: str, refresh: bool = True) -> None: ...
+            def close(self) -> None: ...
+
+        return _Null()
+
+
+def collect(
+    out: Path,
+    image_ids: Sequence[str],
+    codecs: Iterable[str],
+    bpps: Sequence[float],
+    ads: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every finished fragment of this run's grid, in a stable order."""
+    rows = []
+    for codec in codecs:
+        ext = ads[codec].ext if ads else ""
+        for bpp in bpps:
+            for image_id in image_ids:
+                item = _read_json(_paths(out, codec, bpp, image_id, ext)["item"])
+                if item and item.get("status") in ("ok", "nofit"):
+                    rows.append(item)
+    return rows
+
+
+def _set_metrics(
+    out: Path, items: list[dict[str, Any]], mplan: measure.MetricPlan, progress: bool
+) -> list[dict[str, Any]]:
+    """Set-level metrics per (codec, target), cached per condition with the image list they used."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for it in items:
+        if it["status"] == "ok":
+            groups.setdefault((it["codec"], float(it["target_bpp"])), []).append(it)
+    conditions = []
+    for (codec, bpp), rows in groups.items():
+        ids = sorted(r["image"] for r in rows)
+        cache_path = out / "conditions" / codec / f"{bpp_dir(bpp)}.json"
+        cached = _read_json(cache_path)
+        if cached and cached.get("images") == ids and all(n in cached.get("metrics", {}) for n in mplan.sets):
+            values = cached["metrics"]
+        elif mplan.sets:
+            by_id = {r["image"]: r for r in rows}
+            refs, dists = [], []
+            for i in ids:
+                with Image.open(by_id[i]["source_path"]) as a, Image.open(out / by_id[i]["recon"]) as b:
+                    refs.append(a.convert("RGB"))
+                    dists.append(b.convert("RGB"))
+            values = measure.compute_set(mplan, refs, dists)
+            _write_json(cache_path, {"codec": codec, "target_bpp": bpp, "images": ids, "metrics": values})
+        else:
+            values = {}
+        conditions.append({"codec": codec, "target_bpp": bpp, "n_images": len(ids), "metrics": values})
+    return conditions
+
+
+def _fmt(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def write_per_image_csv(path: Path, items: list[dict[str, Any]], metric_names: Sequence[str]) -> None:
+    names = list(dict.fromkeys([*metric_names, *(k for it in items for k in it.get("metrics", {}))]))
+    lines = []
+    for it in items:
+        info = it.get("info", {})
+        row = {k: _fmt(it.get(k)) for k in BASE_COLUMNS}
+        row.update(
+            factor=_fmt(info.get("factor")),
+            quality=_fmt(info.get("quality")),
+            decoder=_fmt(info.get("decoder")),
+        )
+        row.update({n: _fmt(it.get("metrics", {}).get(n)) for n in names})
+        lines.append(row)
+    _write_csv(path, [*BASE_COLUMNS, *names], lines)
+
+
+def write_per_condition_csv(
+    path: Path, conditions: list[dict[str, Any]], metric_names: Sequence[str]
+) -> None:
+    names = list(dict.fromkeys([*metric_names, *(k for c in conditions for k in c["metrics"])]))
+    lines = [
+        {"codec": c["codec"], "target_bpp": c["target_bpp"], "n_images": c["n_images"],
+         **{n: _fmt(c["metrics"].get(n)) for n in names}}
+        for c in conditions
+    ]  # fmt: skip
+    _write_csv(path, ["codec", "target_bpp", "n_images", *names], lines)
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _copy_references(out: Path, images: Sequence[Path]) -> dict[str, str]:
+    """Sources copied into the run as PNG, so the run folder is a self-contained stimulus set."""
+    refs = {}
+    for src in images:
+        dst = out / "reference" / f"{src.stem}.png"
+        if not dst.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.suffix.lower() == ".png":
+                shutil.copyfile(src, dst)
+            else:
+                with Image.open(src) as im:
+                    _atomic_png(dst, im.convert("RGB"))
+        refs[src.stem] = str(dst.relative_to(out))
+    return refs
+
+
+def build_manifest(
+    items: list[dict[str, Any]], conditions: list[dict[str, Any]], refs: dict[str, str], name: str
+) -> dict[str, Any]:
+    """The stimulus manifest of docs/STUDY.md; paths are relative to the run folder.
+
+    Every stimulus names its source as ``reference_path`` (the study's reference for
+    golden pairs); ``references`` lists the originals once more as stimuli of their own.
+    """
+    stimuli = []
+    for it in items:
+        if it["status"] != "ok":
+            continue
+        stimuli.append({
+            "id": f"{it['image']}/{it['codec']}@{bpp_dir(it['target_bpp'])}",
+            "source_id": it["image"],
+            "codec": it["codec"],
+            "target_bpp": it["target_bpp"],
+            "real_bpp": round(it["real_bpp"], 6),
+            "bytes": it["bytes"],
+            "path": it["recon"],
+            "reference_path": refs[it["image"]],
+            "source_path": it["source_path"],
+            "metrics": {k: v for k, v in it.get("metrics", {}).items() if v is not None},
+        })  # fmt: skip
+    used = {(s["codec"], float(s["target_bpp"])) for s in stimuli}
+    conds = [
+        {"codec": c["codec"], "target_bpp": c["target_bpp"],
+         "metrics": {k: v for k, v in c["metrics"].items() if v is not None}}
+        for c in conditions
+        if (c["codec"], float(c["target_bpp"])) in used
+    ]  # fmt: skip
+    references = [
+        {"id": f"{k}/reference", "source_id": k, "codec": "reference", "path": v} for k, v in refs.items()
+    ]
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "stimuli": stimuli,
+        "conditions": conds,
+        "references": references,
+    }
