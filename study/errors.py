@@ -1,0 +1,39 @@
+"""Typed errors raised at the study's edges.
+
+Every way a rater, an admin or a manifest can hand the study something bad ends in one
+of these, with a message a person can act on. The operation that raised stored nothing.
+"""
+
+from __future__ import annotations
+
+
+class StudyError(Exception):
+    """Base of every error the study raises on purpose."""
+
+
+class ManifestError(StudyError, ValueError):
+    """A manifest or uploaded CSV is malformed, incomplete, or points at missing images."""
+
+
+class UploadError(StudyError, ValueError):
+    """An upload is too large, has too many files, or is not an image."""
+
+
+class VoteError(StudyError, ValueError):
+    """A vote names an unknown or foreign assignment, a bad choice, or repeats a vote."""
+
+
+class DuplicateVoteError(VoteError):
+    """This rater already answered this pair: the first answer stands."""
+
+
+class StudyClosedError(StudyError):
+    """The study is not open: no new sessions and no votes."""
+
+
+class NotFoundError(StudyError, LookupError):
+    """A study, rater or stimulus id that does not exist."""
+
+
+class AuthError(StudyError, PermissionError):
+    """The admin password is wrong, or admin is disabled because none is configured."""

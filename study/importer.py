@@ -1,0 +1,202 @@
+"""Creating a study: manifest (or uploaded CSV + images) → stored images → one transaction.
+
+    manifest rows ─► check every image (readable, size limits) ─► copy under its SHA-256
+        ─► golden sides: reference + a degraded copy made here, per source with a reference
+        ─► one write transaction: Study, Conditions, Stimuli, Pairs (all pairs of test
+           stimuli of the same source, plus one golden pair per source)
+
+Images are content-addressed in ``config.stimuli_dir``, so re-importing is harmless and a
+failed import leaves at most unreferenced copies; the database gets all rows or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFilter, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from db import Condition, Database, Pair, Stimulus, Study
+from study.config import StudyConfig
+from study.errors import ManifestError, UploadError
+from study.manifest import Manifest, load_manifest, parse_csv, parse_json
+
+ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
+
+
+@dataclass
+class StudyOptions:
+    scheduler: str = "active"  # "balanced" | "active"
+    pairs_per_session: int = 30
+    golden_every: int = 8  # one golden pair every N pairs (0: none)
+    balanced_votes_per_pair: int = 1
+    description: str = ""
+
+
+def _check_image(path: Path, config: StudyConfig, what: str) -> None:
+    size = path.stat().st_size
+    if size > config.max_image_bytes:
+        raise UploadError(f"{what}: {path.name} is {size / 1e6:.1f} MB, above the {config.max_image_bytes / 1e6:.0f} MB limit")
+    try:
+        with Image.open(path) as im:
+            if im.format not in ALLOWED_FORMATS:
+                raise UploadError(f"{what}: {path.name} is {im.format}, not an accepted image format")
+            if im.width * im.height > config.max_image_pixels:
+                raise UploadError(f"{what}: {path.name} is {im.width}×{im.height}, above the pixel limit")
+            im.verify()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise UploadError(f"{what}: {path.name} is not a readable image ({e})") from None
+
+
+def _store_bytes(data: bytes, suffix: str, config: StudyConfig) -> tuple[Path, str]:
+    digest = hashlib.sha256(data).hexdigest()
+    target = (config.stimuli_dir / digest[:2] / f"{digest}{suffix}").resolve()
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return target, digest
+
+
+def _store_file(path: Path, config: StudyConfig) -> tuple[Path, str]:
+    return _store_bytes(path.read_bytes(), path.suffix.lower() or ".img", config)
+
+
+def degrade(image: Image.Image) -> Image.Image:
+    """A badly distorted copy for golden pairs: ↓12 bilinear, ↑ back, blur, JPEG quality 5."""
+    im = image.convert("RGB")
+    w, h = im.size
+    small = im.resize((max(w // 12, 4), max(h // 12, 4)), Image.Resampling.BILINEAR)
+    big = small.resize((w, h), Image.Resampling.NEAREST).filter(ImageFilter.GaussianBlur(radius=2))
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=5)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: str | None = None,
+                 options: StudyOptions | None = None, source: str = "") -> int:
+    """Store the images and create the study (status ``draft``). Returns its id."""
+    options = options or StudyOptions()
+    if options.scheduler not in ("balanced", "active"):
+        raise ManifestError(f"scheduler must be 'balanced' or 'active', got {options.scheduler!r}")
+    if options.pairs_per_session < 1 or options.golden_every < 0 or options.balanced_votes_per_pair < 0:
+        raise ManifestError("pairs_per_session must be ≥ 1, golden_every and balanced_votes_per_pair ≥ 0")
+    name = (name or manifest.name).strip()
+    if not name:
+        raise ManifestError("the study needs a name")
+    by_source: dict[str, list] = {}
+    for row in manifest.stimuli:
+        by_source.setdefault(row.source_id, []).append(row)
+    if not any(len(v) >= 2 for v in by_source.values()):
+        raise ManifestError("no source image has two or more stimuli: there is nothing to compare")
+
+    # 1. Every image checked, then stored (outside the transaction; content-addressed).
+    for row in manifest.stimuli:
+        _check_image(row.path, config, f"source {row.source_id}")
+        if row.reference_path is not None:
+            _check_image(row.reference_path, config, f"source {row.source_id} reference")
+    stored = {id(row): _store_file(row.path, config) for row in manifest.stimuli}
+    golden: dict[str, tuple[tuple[Path, str], tuple[Path, str]]] = {}
+    for source, rows in by_source.items():
+        ref = rows[0].reference_path
+        if ref is None:
+            continue
+        with Image.open(ref) as im:
+            buf = io.BytesIO()
+            degrade(im).save(buf, format="PNG")
+        golden[source] = (_store_file(ref, config), _store_bytes(buf.getvalue(), ".png", config))
+
+    # 2. One transaction for every row.
+    try:
+        with db.write() as s:
+            if s.scalar(select(Study.id).where(Study.name == name)) is not None:
+                raise ManifestError(f"a study named {name!r} already exists")
+            study = Study(name=name, description=options.description, status="draft",
+                          scheduler=options.scheduler, pairs_per_session=options.pairs_per_session,
+                          golden_every=options.golden_every,
+                          balanced_votes_per_pair=options.balanced_votes_per_pair, source=source)
+            s.add(study)
+            s.flush()
+            set_metrics = {(c.codec, c.target_bpp): c.metrics for c in manifest.conditions}
+            conditions: dict[tuple[str, float], Condition] = {}
+            for key in sorted({r.condition for r in manifest.stimuli}):
+                c = Condition(study_id=study.id, codec=key[0], target_bpp=key[1],
+                              set_metrics=set_metrics.get(key, {}))
+                s.add(c)
+                conditions[key] = c
+            s.flush()
+            for source, rows in by_source.items():
+                stims = []
+                for row in rows:
+                    path, digest = stored[id(row)]
+                    st = Stimulus(study_id=study.id, key=f"{source}|{row.codec}@{row.target_bpp:g}",
+                                  source_id=source, role="test", condition_id=conditions[row.condition].id,
+                                  path=str(path), sha256=digest, real_bpp=row.real_bpp, metrics=row.metrics)
+                    s.add(st)
+                    stims.append(st)
+                s.flush()
+                for x, y in itertools.combinations(sorted(st.id for st in stims), 2):
+                    s.add(Pair(study_id=study.id, stimulus_a_id=x, stimulus_b_id=y))
+                if source in golden and options.golden_every > 0:
+                    (rp, rd), (dp, dd) = golden[source]
+                    ref_st = Stimulus(study_id=study.id, key=f"{source}|reference", source_id=source,
+                                      role="reference", path=str(rp), sha256=rd)
+                    deg_st = Stimulus(study_id=study.id, key=f"{source}|degraded", source_id=source,
+                                      role="degraded", path=str(dp), sha256=dd)
+                    s.add_all([ref_st, deg_st])
+                    s.flush()
+                    lo, hi = sorted((ref_st.id, deg_st.id))
+                    s.add(Pair(study_id=study.id, stimulus_a_id=lo, stimulus_b_id=hi, is_golden=True,
+                               golden_better_id=ref_st.id))
+            s.flush()
+            return study.id
+    except IntegrityError as e:
+        raise ManifestError(f"the study could not be stored: {e.orig}") from None
+
+
+def import_manifest(db: Database, path: str | Path, config: StudyConfig, name: str | None = None,
+                    options: StudyOptions | None = None) -> int:
+    """Create a study from a ``bench/`` manifest file (JSON or CSV)."""
+    manifest = load_manifest(path)
+    return create_study(db, manifest, config, name, options, source=str(Path(path).resolve()))
+
+
+def import_upload(db: Database, csv_path: str | Path, image_paths: list[str | Path], config: StudyConfig,
+                  name: str, options: StudyOptions | None = None,
+                  conditions_csv_path: str | Path | None = None) -> int:
+    """Create a study from an uploaded CSV (or JSON) manifest and the uploaded image files."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UploadError("no manifest file was uploaded")
+    if csv_path.stat().st_size > config.max_csv_bytes:
+        raise UploadError(f"the manifest is larger than {config.max_csv_bytes / 1e6:.1f} MB")
+    if not image_paths:
+        raise UploadError("no images were uploaded")
+    if len(image_paths) > config.max_images:
+        raise UploadError(f"{len(image_paths)} images uploaded, the limit is {config.max_images}")
+    files: dict[str, Path] = {}
+    for p in map(Path, image_paths):
+        if p.name in files:
+            raise UploadError(f"two uploaded images are named {p.name!r}")
+        if not p.is_file():
+            raise UploadError(f"uploaded file {p.name!r} is missing")
+        _check_image(p, config, "upload")
+        files[p.name] = p
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+        cond_text = Path(conditions_csv_path).read_text(encoding="utf-8") if conditions_csv_path else None
+    except UnicodeDecodeError:
+        raise ManifestError("the manifest is not UTF-8 text") from None
+    if csv_path.suffix.lower() == ".json":
+        manifest = parse_json(text, files=files, default_name=name)
+    else:
+        manifest = parse_csv(text, files=files, conditions_text=cond_text, name=name)
+    return create_study(db, manifest, config, name, options, source=f"upload:{csv_path.name}")
