@@ -7,9 +7,10 @@
 
 Any chat VLM that transformers loads through ``AutoModelForImageTextToText`` works the
 same way (Qwen2.5-VL, SmolVLM / Idefics3, LLaVA, Gemma 3, ...). Small models follow the
-JSON format less faithfully than GPT-4o; the shared parser absorbs most of that. A
-processor without a chat template (Florence-2 style task-prompt models) gets the question
-as plain text, and whatever it answers usually becomes the paragraph alone.
+JSON format less faithfully than GPT-4o; the shared parser absorbs most of that.
+Florence-2 takes task prompts, not questions: it is asked for its most detailed caption,
+which becomes the paragraph alone (no items, hence no maps). Any other processor without
+a chat template gets the question as plain text.
 
 Weights are fetched the normal Hugging Face way, so they must be reachable: a local
 directory written by ``save_pretrained``, the HF cache (``HF_HOME``), or the hub. When
@@ -157,6 +158,10 @@ class HFDescriber:
                 {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}
             )
             return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if type(processor).__name__.startswith("Florence2"):
+            # Florence-2 answers fixed task prompts, not questions: its most detailed
+            # caption becomes the paragraph, with no items (so no maps).
+            return "<MORE_DETAILED_CAPTION>"
         return question
 
     def generate_text(self, image: Image.Image) -> str:

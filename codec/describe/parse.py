@@ -132,14 +132,14 @@ def enforce_limits(description: Description, config: DescribeConfig | None = Non
     items: list[Item] = []
     seen: set[str] = set()
     for item in description.items:
+        if len(items) >= config.max_items:
+            break
         name = _clean_name(item.name, config.name_words)
         key = name.casefold()
         if not name or key in seen:
             continue
         seen.add(key)
         items.append(Item(name=name, detail=_clean_detail(item.detail, config.detail_words)))
-        if len(items) >= config.max_items:
-            break
     overall = _cap_paragraph(clean_text(description.overall), config.overall_cap)
     return Description(items=items, overall=overall)
 
@@ -584,5 +584,8 @@ def parse_description(text: str, config: DescribeConfig | None = None) -> Descri
     text = _prepare(str(text)).strip()
     desc = _parse_json(text)
     if desc is None:
+        unfenced = _FENCE.sub(lambda m: m.group(2), text).strip()
+        if unfenced[:1] in "{[" and _loads_lenient(unfenced) is not None:
+            return Description()  # valid JSON that says nothing: not a caption "{}"
         desc = _parse_lines(text)
     return enforce_limits(desc, config)
