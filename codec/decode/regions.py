@@ -5,8 +5,8 @@ paragraph as background, one prompt per item) predicts noise for the whole laten
 the predictions are averaged with per-pixel weights taken from the item maps:
 
     grid (8×8 bool) ──nearest──▶ latent size ──box blur ×2──▶ soft mask m_k ∈ [0, 1]
-    w_k = m_k (items),  w_bg = 1 − (1 − background_weight) · max_k m_k
-    ε = Σ_i w_i ε_i / Σ_i w_i
+    c = max_k m_k,  w_bg = 1 − (1 − background_weight)·c,  w_k = (1 − background_weight)·c·m_k / Σ_j m_j
+    ε = w_bg ε_bg + Σ_k w_k ε_k                          (weights sum to 1 everywhere)
 
 Where no map is on, w_bg = 1 and every item weight is exactly 0, so the blend there is
 bit-for-bit the background prompt's prediction: an item changes only its own region (and
@@ -46,13 +46,22 @@ def soft_masks(grids: Sequence[np.ndarray], size: tuple[int, int], softness: flo
 
 
 def region_weights(masks: torch.Tensor, background_weight: float = 0.3) -> torch.Tensor:
-    """(K+1, 1, h, w) normalised weights, background first, from (K, 1, h, w) item masks."""
+    """(K+1, 1, h, w) weights summing to 1, background first, from (K, 1, h, w) item masks.
+
+    Where items cover a pixel fully, the background prompt keeps ``background_weight`` of
+    the blend and the items share the rest in proportion to their masks (overlapping
+    items are averaged); where no item is, the background has it all.
+    """
     if masks.shape[0] == 0:
         raise ValueError("region_weights needs at least one item mask")
+    if not 0.0 <= background_weight <= 1.0:
+        raise ValueError(f"background_weight must be in [0, 1], got {background_weight}")
     coverage = masks.max(dim=0, keepdim=True).values
+    total = masks.sum(dim=0, keepdim=True)
+    share = torch.where(total > 0, masks / total.clamp_min(1e-12), torch.zeros_like(masks))
+    items = share * coverage * (1.0 - background_weight)
     background = 1.0 - (1.0 - background_weight) * coverage
-    weights = torch.cat([background, masks])
-    return weights / weights.sum(dim=0, keepdim=True)
+    return torch.cat([background, items])
 
 
 def blend(noise: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -21,6 +21,7 @@ the same code runs for SD 1.x and 2.x (ε- or v-prediction is the scheduler's bu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,20 @@ def pick_device(
 
 
 def how_to_provide(model_id: str, env_var: str) -> str:
+    if (
+        os.path.isdir(model_id)
+        or model_id.startswith(("/", ".", "~"))
+        or os.path.sep in model_id.strip("/").replace("/", "", 1)
+    ):
+        return (
+            f"{model_id} is taken as a local directory: it must hold the model in diffusers layout "
+            f"(save_pretrained output); point {env_var} or the matching option at such a directory, "
+            f"or give a hub id such as the default"
+        )
     return (
         f"provide it as a local diffusers directory ({env_var}=/path/to/model or the matching "
-        f"--option / argument), put it in the Hugging Face cache (`hf download {model_id}` on a "
-        f"machine with network, then copy ~/.cache/huggingface), or allow network access to the hub "
+        f"option), put it in the Hugging Face cache (`hf download {model_id}` on a machine with "
+        f"network, then copy ~/.cache/huggingface), or allow network access to the hub "
         f"(unset HF_HUB_OFFLINE)"
     )
 

@@ -112,7 +112,7 @@ def _scheduler() -> Any:
 
 
 def tiny_components(seed: int = 0) -> dict[str, Any]:
-    """Tiny random SD-like components (sides must be multiples of 8 pixels)."""
+    """Tiny random SD-like components: latent ÷8 as in SD, pixel sides multiples of 16."""
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 
     torch.manual_seed(seed)
@@ -131,14 +131,16 @@ def tiny_components(seed: int = 0) -> dict[str, Any]:
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         **unet_kw,
     )
-    controlnet = ControlNetModel(in_channels=4, conditioning_embedding_out_channels=(16, 32), **unet_kw)
+    controlnet = ControlNetModel(
+        in_channels=4, conditioning_embedding_out_channels=(8, 16, 16, 16), **unet_kw
+    )
     vae = AutoencoderKL(
-        block_out_channels=(16, 32),
+        block_out_channels=(8, 16, 16, 16),
         in_channels=3,
         out_channels=3,
         latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
         norm_num_groups=8,
     )
     return dict(
