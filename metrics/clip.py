@@ -35,9 +35,17 @@ class ClipScorer:
     def from_pretrained(cls, model_name: str, pretrained: str, device: str = "cpu") -> ClipScorer:
         import open_clip
 
-        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            model_name, pretrained=pretrained, device=device
+        )
         tokenizer = open_clip.get_tokenizer(model_name)
-        return cls(model, preprocess, tokenizer, label=f"open_clip {model_name} pretrained={pretrained}", device=device)
+        return cls(
+            model,
+            preprocess,
+            tokenizer,
+            label=f"open_clip {model_name} pretrained={pretrained}",
+            device=device,
+        )
 
     @torch.no_grad()
     def image_features(self, images: Sequence[np.ndarray], *, normalize: bool) -> np.ndarray:

