@@ -15,7 +15,9 @@ from codec.maps.grid_coder import MAX_ITEMS, PRIORS
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(x.dtype == bool and x.shape == y.shape and (x == y).all() for x, y in zip(b, a))
+    return len(a) == len(b) and all(
+        x.dtype == bool and x.shape == y.shape and (x == y).all() for x, y in zip(b, a, strict=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +29,14 @@ def test_arithmetic_coder_round_trips_any_bits_at_any_probability():
     rng = random.Random(7)
     for trial in range(400):
         n = rng.randint(0, 200)
-        ps = [rng.choice([1, 2, 100, PROB_ONE // 2, PROB_ONE - 1, rng.randint(1, PROB_ONE - 1)]) for _ in range(n)]
+        ps = [
+            rng.choice([1, 2, 100, PROB_ONE // 2, PROB_ONE - 1, rng.randint(1, PROB_ONE - 1)])
+            for _ in range(n)
+        ]
         # Half the trials draw bits from the model, half against it (worst-case, long codes).
         bits = [int(rng.random() < p / PROB_ONE) if trial % 2 else rng.randint(0, 1) for p in ps]
         enc = BinaryEncoder()
-        for b, p in zip(bits, ps):
+        for b, p in zip(bits, ps, strict=True):
             enc.encode(b, p)
         data = enc.finish()
         assert not data or data[-1] != 0  # trailing zero bytes are implicit
@@ -95,7 +100,9 @@ def test_smooth_maps_cost_well_under_64_bits_per_item(blob_grids):
 
 def test_priors_are_what_the_fitting_recipe_gives_on_its_data():
     """PRIORS must be reproducible: the fit on a small sample lands close to the table."""
-    sample = synthetic_grids("blobs", 120, 8, seed=100, side=112) + synthetic_grids("fields", 120, 8, seed=100, side=112)
+    sample = synthetic_grids("blobs", 120, 8, seed=100, side=112) + synthetic_grids(
+        "fields", 120, 8, seed=100, side=112
+    )
     fitted = fit_priors(sample)
     p_table = np.array([o / (z + o) for z, o in PRIORS])
     p_fit = np.array([o / (z + o) for z, o in fitted])
@@ -127,8 +134,11 @@ def test_truncated_and_bit_flipped_payloads_are_refused(blob_grids):
     for i in range(0, 60, 3):
         data = compress_grids(blob_grids[i : i + 3])
         damaged = [data[:n] for n in range(len(data))]
-        damaged += [bytes(b ^ (0x80 >> k) if j == pos else b for j, b in enumerate(data))
-                    for pos in range(len(data)) for k in (0, 3, 7)]
+        damaged += [
+            bytes(b ^ (0x80 >> k) if j == pos else b for j, b in enumerate(data))
+            for pos in range(len(data))
+            for k in (0, 3, 7)
+        ]
         for d in damaged:
             total += 1
             try:

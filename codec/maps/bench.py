@@ -60,7 +60,7 @@ def measure(grids: list[np.ndarray], items: int) -> dict[str, float]:
         group = grids[i : i + items]
         data = compress_grids(group)
         back = decompress_grids(data)
-        assert all((a == b).all() for a, b in zip(group, back)), "round trip failed"
+        assert all((a == b).all() for a, b in zip(group, back, strict=True)), "round trip failed"
         total_bits += 8 * len(data)
         payloads += 1
     dt = time.perf_counter() - t0
@@ -102,13 +102,17 @@ def main(argv: list[str] | None = None) -> None:
         for z, o in fit_priors(train):
             print(f"    ({z}, {o}),")
         return
-    print(f"synthetic maps (not CLIP output), {args.images} images × {args.items} items, "
-          f"{args.size}×{args.size} grids, threshold {DEFAULT_THRESHOLD}, seed {args.seed}")
+    print(
+        f"synthetic maps (not CLIP output), {args.images} images × {args.items} items, "
+        f"{args.size}×{args.size} grids, threshold {DEFAULT_THRESHOLD}, seed {args.seed}"
+    )
     for fam in FAMILIES:
         grids = synthetic_grids(fam, args.images * args.items, args.size, args.seed)
         r = measure(grids, args.items)
-        print(f"  {fam:7s} {r['bits_per_item']:6.2f} bits/item (raw {r['raw_bits_per_item']:.0f}), "
-              f"{r['fraction_on']:.0%} cells on, {r['ms_per_payload']:.1f} ms per payload (encode+decode)")
+        print(
+            f"  {fam:7s} {r['bits_per_item']:6.2f} bits/item (raw {r['raw_bits_per_item']:.0f}), "
+            f"{r['fraction_on']:.0%} cells on, {r['ms_per_payload']:.1f} ms per payload (encode+decode)"
+        )
 
 
 if __name__ == "__main__":

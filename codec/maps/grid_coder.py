@@ -28,9 +28,8 @@ list), so padded or otherwise non-canonical input is refused too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -51,23 +50,23 @@ CHECK_BITS = 8
 # 16 observations per context, so a payload's own cells soon outweigh them.
 PRIOR_STRENGTH = 16
 PRIORS: tuple[tuple[int, int], ...] = (
-    (15, 1),   # W=0 N=0 NW=0 NE=0: background
-    (7, 9),    # W=1 N=0 NW=0 NE=0
-    (10, 6),   # W=0 N=1 NW=0 NE=0
-    (1, 15),   # W=1 N=1 NW=0 NE=0
-    (16, 1),   # W=0 N=0 NW=1 NE=0
-    (9, 7),    # W=1 N=0 NW=1 NE=0
-    (14, 2),   # W=0 N=1 NW=1 NE=0
-    (3, 13),   # W=1 N=1 NW=1 NE=0
-    (12, 4),   # W=0 N=0 NW=0 NE=1
-    (3, 13),   # W=1 N=0 NW=0 NE=1
-    (6, 10),   # W=0 N=1 NW=0 NE=1
-    (1, 16),   # W=1 N=1 NW=0 NE=1
-    (14, 2),   # W=0 N=0 NW=1 NE=1
-    (6, 10),   # W=1 N=0 NW=1 NE=1
-    (8, 8),    # W=0 N=1 NW=1 NE=1
-    (1, 15),   # W=1 N=1 NW=1 NE=1: inside an item
-    (9, 7),    # first cell of a grid
+    (15, 1),  # W=0 N=0 NW=0 NE=0: background
+    (7, 9),  # W=1 N=0 NW=0 NE=0
+    (10, 6),  # W=0 N=1 NW=0 NE=0
+    (1, 15),  # W=1 N=1 NW=0 NE=0
+    (16, 1),  # W=0 N=0 NW=1 NE=0
+    (9, 7),  # W=1 N=0 NW=1 NE=0
+    (14, 2),  # W=0 N=1 NW=1 NE=0
+    (3, 13),  # W=1 N=1 NW=1 NE=0
+    (12, 4),  # W=0 N=0 NW=0 NE=1
+    (3, 13),  # W=1 N=0 NW=0 NE=1
+    (6, 10),  # W=0 N=1 NW=0 NE=1
+    (1, 16),  # W=1 N=1 NW=0 NE=1
+    (14, 2),  # W=0 N=0 NW=1 NE=1
+    (6, 10),  # W=1 N=0 NW=1 NE=1
+    (8, 8),  # W=0 N=1 NW=1 NE=1
+    (1, 15),  # W=1 N=1 NW=1 NE=1: inside an item
+    (9, 7),  # first cell of a grid
 )
 N_CONTEXTS = len(PRIORS)
 _FIRST = 16

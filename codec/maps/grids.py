@@ -111,8 +111,11 @@ def mask_to_grid(
     painted = np.repeat(painted, -(-rows // h), axis=0) if h < rows else painted
     painted = np.repeat(painted, -(-cols // w), axis=1) if w < cols else painted
     h, w = painted.shape
-    counts = np.add.reduceat(np.add.reduceat(painted.astype(np.int64), _cell_edges(h, rows)[:-1], axis=0),
-                             _cell_edges(w, cols)[:-1], axis=1)
+    counts = np.add.reduceat(
+        np.add.reduceat(painted.astype(np.int64), _cell_edges(h, rows)[:-1], axis=0),
+        _cell_edges(w, cols)[:-1],
+        axis=1,
+    )
     areas = np.outer(np.diff(_cell_edges(h, rows)), np.diff(_cell_edges(w, cols)))
     return (counts > 0) & (counts >= coverage * areas)
 

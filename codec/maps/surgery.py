@@ -72,7 +72,9 @@ def _check_visual(visual: nn.Module) -> None:
         raise ValueError("CLIP Surgery does not support attention-pooled vision towers (CoCa, SigLIP-style)")
     for i, blk in enumerate(visual.transformer.resblocks):
         if not isinstance(getattr(blk, "attn", None), nn.MultiheadAttention):
-            raise ValueError(f"vision block {i} has no nn.MultiheadAttention (custom attention is not supported)")
+            raise ValueError(
+                f"vision block {i} has no nn.MultiheadAttention (custom attention is not supported)"
+            )
 
 
 def _positional_embedding(visual: nn.Module, gh: int, gw: int) -> torch.Tensor:
@@ -162,7 +164,9 @@ def _minmax(sim: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each map over its last dimension; a flat map becomes zeros."""
     lo = sim.min(dim=-1, keepdim=True).values
     span = sim.max(dim=-1, keepdim=True).values - lo
-    return torch.where(span > 0, (sim - lo) / span.clamp_min(torch.finfo(sim.dtype).tiny), torch.zeros_like(sim))
+    return torch.where(
+        span > 0, (sim - lo) / span.clamp_min(torch.finfo(sim.dtype).tiny), torch.zeros_like(sim)
+    )
 
 
 class ClipSurgery:
@@ -203,18 +207,26 @@ class ClipSurgery:
             surgery_blocks = min(DEFAULT_SURGERY_BLOCKS, n_blocks)
         if not 1 <= surgery_blocks <= n_blocks:
             raise ValueError(f"surgery_blocks must be in 1..{n_blocks}, got {surgery_blocks}")
-        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.name = name
         self.surgery_blocks = surgery_blocks
         self.redundancy = redundancy
         self.token_norm = token_norm
-        native = visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
+        native = (
+            visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
+        )
         self.input_size: tuple[int, int] = (input_size, input_size) if input_size else tuple(native)
-        patch = visual.patch_size if isinstance(visual.patch_size, (tuple, list)) else (visual.patch_size,) * 2
+        patch = (
+            visual.patch_size if isinstance(visual.patch_size, (tuple, list)) else (visual.patch_size,) * 2
+        )
         if self.input_size[0] % patch[0] or self.input_size[1] % patch[1]:
-            raise ValueError(f"input size {self.input_size} is not a multiple of the patch size {tuple(patch)}")
+            raise ValueError(
+                f"input size {self.input_size} is not a multiple of the patch size {tuple(patch)}"
+            )
         self.mean = tuple(getattr(visual, "image_mean", None) or OPENAI_MEAN)
         self.std = tuple(getattr(visual, "image_std", None) or OPENAI_STD)
         self.text_batch = text_batch
@@ -237,11 +249,15 @@ class ClipSurgery:
         the weights, when they cannot be had (e.g. offline with an empty cache).
         """
         if not pretrained:
-            raise ValueError("from_pretrained needs weights; build a random model yourself and pass it to ClipSurgery()")
+            raise ValueError(
+                "from_pretrained needs weights; build a random model yourself and pass it to ClipSurgery()"
+            )
         try:
             import open_clip
 
-            model = open_clip.create_model(model_name, pretrained=pretrained, device=device, cache_dir=cache_dir)
+            model = open_clip.create_model(
+                model_name, pretrained=pretrained, device=device, cache_dir=cache_dir
+            )
             tokenizer = open_clip.get_tokenizer(model_name)
         except Exception as e:  # open_clip raises RuntimeError/ValueError/OSError for missing weights
             raise ModelUnavailableError(
@@ -297,7 +313,7 @@ class ClipSurgery:
             k = len(self.templates)
             prompts = [t.replace("{}", n) for n in todo for t in self.templates]
             e = self._encode_prompts(prompts).reshape(len(todo), k, -1).mean(dim=1)
-            for n, v in zip(todo, e / e.norm(dim=-1, keepdim=True)):
+            for n, v in zip(todo, e / e.norm(dim=-1, keepdim=True), strict=True):
                 self._text_cache[n] = v
         return torch.stack([self._text_cache[n] for n in names])
 
