@@ -117,6 +117,7 @@ class StudyService:
         self._refit_every = refit_every
         self._model: dict[int, tuple[int, dict[int, float]]] = {}  # study → (votes at fit, scores)
         self._model_lock = threading.Lock()
+        self._token_cache: dict[str, tuple[int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
     def open_studies(self) -> list[tuple[int, str]]:
@@ -145,6 +146,20 @@ class StudyService:
             raise VoteError("unknown rater id (the session may have been tampered with)")
         return rater
 
+    def _study_of(self, token: str) -> tuple[int, str]:
+        """(study id, scheduler) of a rater token; cached, both never change for a token."""
+        hit = self._token_cache.get(token)
+        if hit is None:
+            with self.db.read() as s:
+                rater = self._rater(s, token)
+                study = s.get(Study, rater.study_id)
+                assert study is not None
+                hit = (study.id, study.scheduler)
+            if len(self._token_cache) > 100_000:
+                self._token_cache.clear()
+            self._token_cache[token] = hit
+        return hit
+
     def _scores(self, study_id: int) -> dict[int, float] | None:
         """Current per-stimulus BT scores for active scheduling, refitted every few votes."""
         with self.db.read() as s:
@@ -169,10 +184,7 @@ class StudyService:
 
     def next_pair(self, token: str) -> PairView | None:
         """The rater's current pair (an unanswered one is shown again), or None when done."""
-        with self.db.read() as s:
-            rater = self._rater(s, token)
-            study_id = rater.study_id
-            scheduler = s.get(Study, study_id).scheduler  # type: ignore[union-attr]
+        study_id, scheduler = self._study_of(token)
         scores = self._scores(study_id) if scheduler == "active" else None
         with self.db.write() as s:
             rater = self._rater(s, token)
