@@ -113,7 +113,7 @@ def get_decoder(name: str = "auto", **config: Any) -> Decoder:
         "max_side",
         "color_fix",
     }
-    restore_keys = {"tilesize", "max_passes", "color_fix"}
+    restore_keys = {"tilesize", "max_passes", "color_fix", "min_factor"}
     if name == "bicubic":
         return _with_reason(BicubicDecoder(), "requested")
     if name == "restore":

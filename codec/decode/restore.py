@@ -7,7 +7,9 @@ one: it ignores the description and the item maps, and says so in its metadata.
     lowres ──×4 Real-ESRGAN──▶ (shrink to target/4 ──×4 Real-ESRGAN──▶)* ──resize──▶ exact size
                                                    colour fix ◀── bicubic(lowres)
 
-The network is native ×4, so a ↓4 pixel layer takes one pass. For larger factors passes
+The network is native ×4, so a ↓4 pixel layer takes one pass (a layer downsampled by
+less than 3 is first shrunk to a quarter of the target: one pass then costs what a ↓4
+pass costs, instead of a ×4 pass on a nearly full-size picture). For larger factors passes
 are chained, and before the last pass the intermediate is shrunk to exactly a quarter
 of the target, so that pass ends at the original size and costs what a ↓4 pass costs.
 """
@@ -65,6 +67,7 @@ class RestorationDecoder:
     tilesize: int = 64
     max_passes: int = 2
     color_fix: str = "wavelet"
+    min_factor: float = 3.0  # pixel layers downsampled less than this are shrunk to ÷4 first
     name: str = "restore/" + MODEL_NAME
     reason: str = "chosen by the caller"  # why this decoder: set by get_decoder
     _model: Any = field(default=None, init=False, repr=False)
@@ -87,6 +90,13 @@ class RestorationDecoder:
         factor = max(target[0] / lowres.width, target[1] / lowres.height)
         passes = plan_passes(factor, self.max_passes)
         image = lowres
+        pre_shrink = factor < self.min_factor
+        if pre_shrink:
+            # A nearly full-size pixel layer: a ×4 pass on it would cost (4·size)² pixels and
+            # be shrunk afterwards; shrink first so the one pass lands on the target size.
+            image = image.resize(
+                (max(1, round(target[0] / 4)), max(1, round(target[1] / 4))), Image.Resampling.BOX
+            )
         for i in range(passes):
             if i == passes - 1 and i > 0:
                 # The last pass ends exactly at the target size.
@@ -106,6 +116,7 @@ class RestorationDecoder:
                 "ignored_layers": ["text", "maps"],
                 "note": "Real-ESRGAN restores the pixel layer only; it ignores the description and the item maps",
                 "passes": passes,
+                "pre_shrink": pre_shrink,
                 "factor": round(factor, 3),
                 "tilesize": self.tilesize,
                 "color_fix": self.color_fix,
