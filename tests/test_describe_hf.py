@@ -1,10 +1,12 @@
-"""HFDescriber's real loading and generation path, on a tiny RANDOMLY INITIALISED LLaVA.
+"""HFDescriber's real loading and generation path, on tiny RANDOMLY INITIALISED VLMs.
 
-No VLM weights can be had on this machine (no model hub), so a tiny LLaVA (CLIP vision
-tower + Llama decoder, a few thousand parameters) is built from configs, saved with
-``save_pretrained`` together with a real ``LlavaProcessor`` (CLIP image processor, a
-character-level ``tokenizers`` tokenizer built in code, a chat template), and loaded back
-by ``HFDescriber`` through ``AutoProcessor`` / ``AutoModelForImageTextToText``. Its answers
+No VLM weights can be had on this machine (no model hub), so two tiny models are built
+from configs, each saved with ``save_pretrained`` together with its real processor and
+loaded back by ``HFDescriber`` through ``AutoProcessor`` / ``AutoModelForImageTextToText``:
+a LLaVA (CLIP vision tower + Llama decoder, ``LlavaProcessor``) and a Qwen2.5-VL
+(windowed ViT with patch merging, M-RoPE decoder, ``Qwen2_5_VLProcessor`` with its
+dynamic-resolution image processor), both with a character-level ``tokenizers``
+tokenizer built in code and a chat template in the model's own style. Their answers
 are random characters: these tests prove the plumbing (loading, chat template with the
 image, pixel values reaching the model, generation length, slicing off the prompt,
 decoding, parsing, limits), never the quality of a description.
@@ -50,8 +52,7 @@ def char_tokenizer() -> Any:
     )
 
 
-@pytest.fixture(scope="module")
-def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_tiny_llava(path: Path) -> None:
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,
@@ -98,10 +99,112 @@ def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         image_seq_length=4,
     )
     torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(config).eval()
-    path = tmp_path_factory.mktemp("tiny-llava-random")
-    model.save_pretrained(path)
+    LlavaForConditionalGeneration(config).eval().save_pretrained(path)
     processor.save_pretrained(path)
+
+
+QWEN_SPECIALS = [
+    "<unk>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+QWEN_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_qwen25_vl(path: Path) -> None:
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    vocab = {t: i for i, t in enumerate([*QWEN_SPECIALS, *string.printable])}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=QWEN_SPECIALS[2:],
+    )
+    side = 56  # one 2×2 merge of 14-px patches per 28 px: 4 image tokens
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(
+            min_pixels=side * side, max_pixels=side * side, patch_size=14, merge_size=2, temporal_patch_size=2
+        ),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN_TEMPLATE,
+    )
+    config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+            bos_token_id=1,
+            eos_token_id=vocab["<|im_end|>"],
+            pad_token_id=1,
+        ),
+        vision_config=dict(
+            depth=1,
+            hidden_size=16,
+            intermediate_size=32,
+            num_heads=2,
+            out_hidden_size=32,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=56,
+            fullatt_block_indexes=[0],
+        ),
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
+    torch.manual_seed(0)
+    Qwen2_5_VLForConditionalGeneration(config).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+
+
+BUILDERS = {"llava": build_tiny_llava, "qwen2.5-vl": build_tiny_qwen25_vl}
+CLASSES = {
+    "llava": ("LlavaForConditionalGeneration", "LlavaProcessor"),
+    "qwen2.5-vl": ("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor"),
+}
+
+
+@pytest.fixture(scope="module", params=list(BUILDERS))
+def tiny_vlm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    path = tmp_path_factory.mktemp(f"tiny-{request.param}-random")
+    BUILDERS[request.param](path)
+    return request.param, path
+
+
+@pytest.fixture(scope="module")
+def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-llava-random")
+    build_tiny_llava(path)
     return path
 
 
@@ -110,39 +213,43 @@ def image() -> Image.Image:
     return Image.new("RGB", (48, 40), (200, 30, 30))
 
 
-def test_loads_with_from_pretrained_and_generates(tiny_llava_dir: Path, image: Image.Image) -> None:
+def test_loads_with_from_pretrained_and_generates(tiny_vlm: tuple[str, Path], image: Image.Image) -> None:
+    kind, path = tiny_vlm
     cfg = DescribeConfig(max_items=2, detail_words=4, overall_words=8, overall_max_words=10)
-    describer = get_describer(f"hf:{tiny_llava_dir}", config=cfg, max_new_tokens=40)
-    assert describer.name == f"hf:{tiny_llava_dir}"
+    describer = get_describer(f"hf:{path}", config=cfg, max_new_tokens=40)
+    assert describer.name == f"hf:{path}"
     assert describer.vlm is None  # nothing is loaded before the first image
 
     d = describer.describe(image)
 
-    assert type(describer.vlm).__name__ == "LlavaForConditionalGeneration"
-    assert type(describer.processor).__name__ == "LlavaProcessor"
+    assert (type(describer.vlm).__name__, type(describer.processor).__name__) == CLASSES[kind]
     raw = describer.last_raw_text
     assert isinstance(raw, str) and raw.strip()
     assert len(describer.processor.tokenizer(raw, add_special_tokens=False).input_ids) <= 40
-    assert "<|assistant|>" not in raw  # the echoed prompt was cut off
+    assert "most important" not in raw  # the echoed prompt was cut off
     # Random characters: whatever came back is held to the limits.
     assert not d.is_empty()
     assert len(d.items) <= 2 and all(len(i.detail.split()) <= 4 for i in d.items)
     assert len(d.overall.split()) <= 10
 
 
-def test_prompt_carries_the_image_and_the_question(tiny_llava_dir: Path, image: Image.Image) -> None:
-    describer = HFDescriber(str(tiny_llava_dir), DescribeConfig(max_items=3)).load()
+def test_prompt_carries_the_image_and_the_question(tiny_vlm: tuple[str, Path]) -> None:
+    kind, path = tiny_vlm
+    describer = HFDescriber(str(path), DescribeConfig(max_items=3)).load()
     prompt = describer.build_prompt_text()
-    assert prompt.startswith("<|user|>\n<image>")
-    assert "3 most important items" in prompt and prompt.endswith("<|assistant|>\n")
+    start = {"llava": "<|user|>\n<image>", "qwen2.5-vl": "<|im_start|>user\n<|vision_start|><|image_pad|>"}
+    end = {"llava": "<|assistant|>\n", "qwen2.5-vl": "<|im_start|>assistant\n"}
+    assert prompt.startswith(start[kind]) and prompt.endswith(end[kind])
+    assert "3 most important items" in prompt
 
 
 def test_generated_answer_is_sliced_decoded_and_parsed(
-    tiny_llava_dir: Path, image: Image.Image, monkeypatch: pytest.MonkeyPatch
+    tiny_vlm: tuple[str, Path], image: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The model really runs; its new tokens are then replaced by a known answer, so the
     decode → parse half of the path is checked on text we know."""
-    describer = HFDescriber(str(tiny_llava_dir), max_new_tokens=16).load()
+    kind, path = tiny_vlm
+    describer = HFDescriber(str(path), max_new_tokens=16).load()
     answer = json.dumps(
         {"items": [{"name": "red square", "detail": "flat colour"}], "overall": "A red picture."}
     )
@@ -162,7 +269,12 @@ def test_generated_answer_is_sliced_decoded_and_parsed(
     d = describer.describe(image)
     assert [(i.name, i.detail) for i in d.items] == [("red square", "flat colour")]
     assert d.overall == "A red picture."
-    assert seen["pixel_values"].shape == (1, 3, 32, 32)
+    if kind == "llava":
+        assert seen["pixel_values"].shape == (1, 3, 32, 32)
+    else:  # flattened 2×3×14×14 patches, and the grid that places them
+        ((t, h, w),) = seen["image_grid_thw"].tolist()
+        assert t == 1 and h * w >= 4 and h % 2 == 0 and w % 2 == 0
+        assert seen["pixel_values"].shape == (t * h * w, 2 * 3 * 14 * 14)
     assert seen["max_new_tokens"] == 16 and seen["do_sample"] is False
     assert describer.last_raw_text == answer
 
