@@ -75,6 +75,13 @@ def test_json_detail_lists_are_joined() -> None:
     assert pairs(d) == [("cat", "black, small")]
 
 
+def test_json_keys_are_matched_loosely() -> None:
+    d = parse_description(
+        '{"Key Items": [{"item_name": "dog", "item_detail": "brown"}], "Overall Description (50 words)": "A dog."}'
+    )
+    assert pairs(d) == [("dog", "brown")] and d.overall == "A dog."
+
+
 def test_a_bare_json_list_of_items() -> None:
     d = parse_description('[{"object": "cat", "attributes": "black"}, {"label": "sofa", "desc": "grey"}]')
     assert pairs(d) == [("cat", "black"), ("sofa", "grey")]
@@ -156,6 +163,33 @@ def test_items_heading_without_overall_heading() -> None:
     )
     assert pairs(d) == [("lighthouse", "white, red stripes"), ("rocks", "dark, wet")]
     assert d.overall == "A lighthouse stands on dark rocks."
+
+
+@pytest.mark.parametrize(
+    "text,expected_items,expected_overall",
+    [
+        ("Description of the image:\nA dog sits on a lawn.", [], "A dog sits on a lawn."),
+        ("Items: [dog, cat]\nOverall: pets.", [("dog", ""), ("cat", "")], "pets."),
+        ("1. Dog\n2. Cat\n\nTwo pets sleep.", [("Dog", ""), ("Cat", "")], "Two pets sleep."),
+        (
+            "Key items:\n\n1. Dog: brown\n\n2. Cat: black\n\nOverall description:\n\nTwo pets.",
+            [("Dog", "brown"), ("Cat", "black")],
+            "Two pets.",
+        ),
+        (
+            "**Items:**\n1. **Helmet** \u2013 white, reflective\n2. **Blue hair:** flowing\n\n**Overall:** A portrait.",
+            [("Helmet", "white, reflective"), ("Blue hair", "flowing")],
+            "A portrait.",
+        ),
+        ("Overall, the scene is calm: a lake at dusk.", [], "Overall, the scene is calm: a lake at dusk."),
+    ],
+)
+def test_more_small_model_layouts(
+    text: str, expected_items: list[tuple[str, str]], expected_overall: str
+) -> None:
+    d = parse_description(text)
+    assert pairs(d) == expected_items
+    assert d.overall == expected_overall
 
 
 def test_a_bare_caption_is_the_paragraph() -> None:

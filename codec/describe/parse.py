@@ -276,11 +276,24 @@ def _norm_key(key: Any) -> str:
     return re.sub(r"[\s\-]+", "_", str(key).strip().lower())
 
 
-def _pick(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
+def _pick(
+    d: dict[str, Any], keys: tuple[str, ...], fragments: tuple[str, ...] = (), kinds: Any = None
+) -> Any:
+    """The value of the first known key; else of the first key containing a fragment
+    (``item_name``, ``Overall Description (50 words)``) whose value has the right type."""
     for k in keys:
         if k in d and d[k] not in (None, ""):
             return d[k]
+    for k, v in d.items():
+        if v not in (None, "") and any(f in k for f in fragments) and (kinds is None or isinstance(v, kinds)):
+            return v
     return None
+
+
+_ITEMS_FRAGMENTS = ("item", "object", "element", "entit")
+_OVERALL_FRAGMENTS = ("overall", "description", "summary", "paragraph", "caption", "scene")
+_NAME_FRAGMENTS = ("name", "label", "title")
+_DETAIL_FRAGMENTS = ("detail", "desc", "attribute", "feature")
 
 
 def _as_text(value: Any) -> str:
@@ -309,8 +322,8 @@ def _items_from_obj(value: Any) -> list[Item]:
     for entry in value:
         if isinstance(entry, dict):
             d = {_norm_key(k): v for k, v in entry.items()}
-            name = _pick(d, _NAME_KEYS)
-            detail = _pick(d, _DETAIL_KEYS)
+            name = _pick(d, _NAME_KEYS, _NAME_FRAGMENTS, str)
+            detail = _pick(d, _DETAIL_KEYS, _DETAIL_FRAGMENTS)
             if name is None and len(d) == 1:  # {"dog": "brown, sitting"}
                 ((name, detail),) = entry.items()
             if name is not None:
@@ -334,8 +347,8 @@ def _from_obj(obj: Any, depth: int = 0) -> Description | None:
     if not isinstance(obj, dict):
         return None
     d = {_norm_key(k): v for k, v in obj.items()}
-    items_val = _pick(d, _ITEMS_KEYS)
-    overall_val = _pick(d, _OVERALL_KEYS)
+    items_val = _pick(d, _ITEMS_KEYS, _ITEMS_FRAGMENTS, (list, dict))
+    overall_val = _pick(d, _OVERALL_KEYS, _OVERALL_FRAGMENTS, (str, dict))
     if isinstance(overall_val, dict) and items_val is None:
         nested = _from_obj(overall_val, depth + 1)
         if nested is not None:
@@ -383,6 +396,7 @@ _ITEMS_HEADING = re.compile(
 _OVERALL_HEADING = re.compile(
     r"^(?:(?:overall|whole|full|general|scene|image|picture)(?:\s+(?:scene|image|picture))?"
     r"(?:\s+(?:description|paragraph|summary|caption))?|description|summary|paragraph|caption)"
+    r"(?:\s+of\s+the\s+(?:whole\s+)?(?:image|picture|scene|photo(?:graph)?))?"
     r"\s*(?::\s*(?P<rest>.*))?$",
     re.IGNORECASE,
 )
