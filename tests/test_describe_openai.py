@@ -373,7 +373,30 @@ def test_other_400_is_not_retried_forever(image: Image.Image) -> None:
     with ChatServer([bad]) as s:
         with pytest.raises(DescriberError, match="HTTP 400.*Invalid image data"):
             make(s).describe(image)
+        assert len(s.requests) == 1  # about the image, not JSON mode: a clear error at once
+    vague = Reply(status=400, body=error_body("Bad request"))
+    with ChatServer([vague]) as s:
+        with pytest.raises(DescriberError, match="HTTP 400.*Bad request"):
+            make(s).describe(image)
         assert len(s.requests) == 2  # once with JSON mode, once without, then a clear error
+
+
+def test_422_rejecting_json_mode_is_adapted_too(image: Image.Image) -> None:
+    with ChatServer(
+        [Reply(status=422, body={"detail": "response_format: extra fields not permitted"}), Reply()]
+    ) as s:
+        assert make(s).describe(image).items
+        assert "response_format" not in s.requests[1]["json"]
+
+
+def test_retry_after_ms_header(image: Image.Image) -> None:
+    sleeps: list[float] = []
+    limited = Reply(
+        status=429, body=error_body("rate"), headers={"Retry-After": "1", "retry-after-ms": "250"}
+    )
+    with ChatServer([limited, Reply()]) as s:
+        make(s, sleeps).describe(image)
+    assert sleeps == [0.25]
 
 
 def test_max_completion_tokens_and_temperature_adaptations(image: Image.Image) -> None:

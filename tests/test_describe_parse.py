@@ -210,6 +210,12 @@ def test_empty_answers_give_an_empty_description(text: str) -> None:
     assert parse_description(text).is_empty()
 
 
+def test_huge_input_is_cut_before_parsing() -> None:
+    d = parse_description("dog: brown\n\n" + "_a* " * 200_000)
+    assert [i.name for i in d.items] == ["dog"]
+    assert len(d.overall.split()) <= DescribeConfig().overall_cap
+
+
 def test_typographic_characters_become_ascii() -> None:
     d = parse_description("\u201cA dog\u2019s ball \u2014 red\u2026\u201d")
     assert d.overall == "A dog's ball - red..."

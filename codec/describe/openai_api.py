@@ -223,11 +223,14 @@ class OpenAIDescriber:
             self.temperature = None
             return True
         if "response_format" in body:
-            # JSON mode is the one optional feature we ask for: any other 400 is most
-            # likely it ("response_format is not supported", "json_object not allowed").
-            body.pop("response_format")
-            self.json_mode = False
-            return True
+            # JSON mode is the one optional feature we ask for: a 400 that names it, or
+            # that names nothing else we sent, is most likely about it.
+            names_it = "response_format" in msg or "json" in msg
+            names_other = any(w in msg for w in ("image", "model", "messages", "content", "token"))
+            if names_it or not names_other:
+                body.pop("response_format")
+                self.json_mode = False
+                return True
         return False
 
     def complete(self, body: dict[str, Any]) -> str:
@@ -257,7 +260,7 @@ class OpenAIDescriber:
                         if not text.strip() and message.get("refusal"):
                             raise DescriberError(f"{self.name}: the model refused: {message['refusal']}")
                         return text
-                elif status == 400 and self._adapt_to_400(body, _error_message(response)):
+                elif status in (400, 422) and self._adapt_to_400(body, _error_message(response)):
                     continue  # an adaptation, not a failure
                 elif status in (401, 403):
                     raise DescriberError(
@@ -273,6 +276,9 @@ class OpenAIDescriber:
                     last = f"HTTP {status}: {_error_message(response)}"
                     if status in (429, 503):
                         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                        ms = _retry_after_seconds(response.headers.get("retry-after-ms"))
+                        if ms is not None:  # OpenAI's finer-grained variant
+                            retry_after = ms / 1000.0
                 else:
                     raise DescriberError(
                         f"{self.name}: HTTP {status} from {self.url}: {_error_message(response)}"

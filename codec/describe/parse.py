@@ -24,7 +24,9 @@ from typing import Any
 from codec.describe.config import DescribeConfig
 from codec.records import Description, Item
 
-__all__ = ["parse_description", "enforce_limits", "clean_text"]
+__all__ = ["parse_description", "enforce_limits", "clean_text", "MAX_INPUT_CHARS"]
+
+MAX_INPUT_CHARS = 20_000
 
 # ── text clean-up ──────────────────────────────────────────────────────────────────────
 
@@ -595,7 +597,9 @@ def parse_description(text: str, config: DescribeConfig | None = None) -> Descri
     config = config or DescribeConfig()
     if not text or not str(text).strip():
         return Description()
-    text = _prepare(str(text)).strip()
+    # A description is a few hundred characters; a huge paste is cut before the regexes
+    # and literal parsers see it, so parsing time stays bounded.
+    text = _prepare(str(text)[:MAX_INPUT_CHARS]).strip()
     desc = _parse_json(text)
     if desc is None:
         unfenced = _FENCE.sub(lambda m: m.group(2), text).strip()
