@@ -5,8 +5,11 @@ into per-image (full- and no-reference) and per-set (FID, FD-VGG16, KID...) metr
 keeps the reason for every metric that cannot run, so a run says what is missing instead
 of silently leaving columns out.
 
-Until metrics/ exposes ``compute``/``compute_set``/``available``, PSNR is computed here
-as a clearly labelled stand-in (``source == "bench stand-in"``), and nothing else.
+Where metrics/ cannot be imported, PSNR is computed here as a clearly labelled stand-in
+(``source == "bench stand-in"``), and nothing else.
+
+Asking for every metric (no ``--metrics``) makes metrics/ try to load CLIP, which without
+network retries the model hub for minutes unless ``HF_HUB_OFFLINE=1`` is set.
 """
 
 from __future__ import annotations
@@ -23,9 +26,28 @@ from PIL import Image
 LOWER_IS_BETTER_PREFIXES = ("lpips", "dists", "niqe", "piqe", "brisque", "fid", "fd", "kid", "mse")
 
 
+def _info(name: str) -> Any | None:
+    m = _metrics_module()
+    if m is None or not hasattr(m, "info"):
+        return None
+    try:
+        return m.info(name)
+    except Exception:  # noqa: BLE001 - a name metrics/ does not know
+        return None
+
+
 def lower_is_better(name: str) -> bool:
+    meta = _info(name)
+    if meta is not None and hasattr(meta, "higher_is_better"):
+        return not meta.higher_is_better
     n = name.lower().replace("-", "_")
     return n.startswith(LOWER_IS_BETTER_PREFIXES)
+
+
+def display_name(name: str) -> str:
+    """How metrics/ prints a metric (e.g. fd_vgg16 → FD-VGG16, never FID)."""
+    meta = _info(name)
+    return str(getattr(meta, "display_name", name)) if meta is not None else name
 
 
 @dataclass
@@ -52,11 +74,10 @@ def _metrics_module() -> Any | None:
 
 
 def _is_set_metric(name: str, info: Any) -> bool:
-    kind = None
-    if isinstance(info, dict):
+    meta = _info(name)
+    kind = getattr(meta, "kind", None)
+    if kind is None and isinstance(info, dict):
         kind = info.get("kind") or info.get("type")
-    else:
-        kind = getattr(info, "kind", None)
     if kind is not None:
         return str(kind).lower() in ("set", "set-level", "distribution")
     n = name.lower().replace("-", "_")
@@ -64,6 +85,8 @@ def _is_set_metric(name: str, info: Any) -> bool:
 
 
 def _availability(info: Any) -> tuple[bool, str]:
+    if isinstance(info, tuple):  # metrics.available(): (is_available, reason)
+        return bool(info[0]), "" if info[0] else str(info[1])
     if isinstance(info, bool):
         return info, "" if info else "not available"
     if isinstance(info, str):
@@ -89,14 +112,19 @@ def plan(requested: Sequence[str] | None = None) -> MetricPlan:
                 if n != "psnr":
                     p.unavailable[n] = "metrics/ is not installed"
         return p
-    avail = m.available()
+    try:
+        avail = m.available(list(requested)) if requested else m.available()
+    except Exception as e:  # noqa: BLE001 - e.g. an unknown name on the command line
+        raise ValueError(f"metrics: {e}") from e
     items = avail.items() if isinstance(avail, dict) else ((n, True) for n in avail)
     p = MetricPlan()
     for name, info in items:
         if requested and name not in requested:
             continue
         ok, why = _availability(info)
-        if not ok:
+        if ok and getattr(_info(name), "needs_text", False):
+            p.unavailable[name] = "needs a caption per image; the benchmark has none"
+        elif not ok:
             p.unavailable[name] = why or "not available"
         elif _is_set_metric(name, info):
             p.sets.append(name)
@@ -142,8 +170,12 @@ def compute_pair(p: MetricPlan, reference: Image.Image, distorted: Image.Image) 
 def compute_set(
     p: MetricPlan, references: Sequence[Image.Image], distorteds: Sequence[Image.Image]
 ) -> dict[str, float | None]:
-    if not p.sets or not references:
-        return {}
+    if not p.sets or len(references) < 2 or len(distorteds) < 2:  # a set of one has no spread
+        return {n: None for n in p.sets}
     m = _metrics_module()
     assert m is not None
-    return _clean(m.compute_set(list(references), list(distorteds), names=list(p.sets)), p.sets)
+    try:
+        values = m.compute_set(list(references), list(distorteds), names=list(p.sets), progress=False)
+    except TypeError:  # a compute_set without the progress flag
+        values = m.compute_set(list(references), list(distorteds), names=list(p.sets))
+    return _clean(values, p.sets)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .bdrate import bd_rate
-from .measure import lower_is_better
+from .measure import display_name, lower_is_better
 from .run import BASE_COLUMNS
 
 CODEC_ORDER = ["misc", "jpeg", "webp", "avif", "jxl"]
@@ -107,7 +107,8 @@ def _digits(name: str) -> int:
 
 
 def markdown_table(conds: list[Condition], metric_names: list[str]) -> str:
-    head = ["codec", "target bpp", "fit", "real bpp", *metric_names, "encode s/img", "decode s/img"]
+    shown = [f"{display_name(n)} {'↓' if lower_is_better(n) else '↑'}" for n in metric_names]
+    head = ["codec", "target bpp", "fit", "real bpp", *shown, "encode s/img", "decode s/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in conds:
         cells = [c.codec, f"{c.target_bpp:g}", f"{c.n_fit}/{c.n_images}", _f(c.real_bpp, 5)]
@@ -177,13 +178,13 @@ def plot_curves(conds: list[Condition], metric_names: list[str], out_dir: Path) 
         ax.minorticks_off()
         ax.set_xlabel("bits per pixel (whole file, mean)")
         arrow = "↓ better" if lower_is_better(name) else "↑ better"
-        ax.set_ylabel(f"{name} ({arrow})")
+        ax.set_ylabel(f"{display_name(name)} ({arrow})")
         ax.grid(True, which="both", alpha=0.3)
 
     for name in metric_names:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         draw(ax, name)
-        ax.set_title(f"{name} vs rate (hollow: not every image fits)", fontsize=9)
+        ax.set_title(f"{display_name(name)} vs rate (hollow: not every image fits)", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{_safe(name)}.png"
@@ -236,12 +237,12 @@ def report(run_dir: Path, anchor: str = "misc") -> dict[str, Path]:
                "mean curves of conditions where every image fits. Negative: "
                f"{anchor} needs fewer bits for the same quality. `—`: curves do not overlap or have fewer "
                "than two complete points.", ""]  # fmt: skip
-        md.append("| against | " + " | ".join(names) + " |")
+        md.append("| against | " + " | ".join(display_name(n) for n in names) + " |")
         md.append("|" + "---|" * (len(names) + 1))
         for codec, vals in bds.items():
             md.append(f"| {codec} | " + " | ".join(_f(vals.get(n), 1) for n in names) + " |")
         md.append("")
-    md += ["## Curves", ""] + [f"![{n}](curves/{p.name})" for n, p in curves.items()] + [""]
+    md += ["## Curves", ""] + [f"![{display_name(n)}](curves/{p.name})" for n, p in curves.items()] + [""]
     metrics_info = summary.get("metrics", {})
     notes = []
     if metrics_info.get("source") == "bench stand-in":

@@ -94,16 +94,18 @@ def _paths(out: Path, codec: str, bpp: float, image_id: str, ext: str) -> dict[s
     }
 
 
-def _item_done(item: dict[str, Any] | None, out: Path, pair_metrics: Sequence[str]) -> str:
-    """'done', 'metrics' (coded, some metric missing) or 'todo'."""
+def _item_done(item: dict[str, Any] | None, out: Path, mplan: measure.MetricPlan) -> str:
+    """'done', 'metrics' (coded, some metric missing or from another source) or 'todo'."""
     if not item:
         return "todo"
     if item.get("status") == "nofit":
         return "done"
     if item.get("status") != "ok" or not (out / item["recon"]).is_file():
         return "todo"
+    if item.get("metrics_source") != mplan.source:  # e.g. the stand-in PSNR, now metrics/ is here
+        return "metrics"
     have = item.get("metrics", {})
-    return "done" if all(n in have for n in pair_metrics) else "metrics"
+    return "done" if all(n in have for n in mplan.pair) else "metrics"
 
 
 def _code_one(
@@ -134,6 +136,7 @@ def _code_one(
         bits=str(p["bits"].relative_to(out)),
         info=coded.info,
         metrics=measure.compute_pair(mplan, source, coded.image),
+        metrics_source=mplan.source,
     )
     return row
 
@@ -156,7 +159,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         image_id = img_path.stem
         p = _paths(out, codec, bpp, image_id, ads[codec].ext)
         item = _read_json(p["item"])
-        state = _item_done(item, out, mplan.pair)
+        state = _item_done(item, out, mplan)
         bar.set_postfix_str(f"{image_id} {codec}@{bpp:g}", refresh=False)
         if state != "done":
             if img_path not in cache:
@@ -167,11 +170,10 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             try:
                 if state == "metrics":
                     assert item is not None
+                    keep = item.get("metrics", {}) if item.get("metrics_source") == mplan.source else {}
                     with Image.open(out / item["recon"]) as rec:
-                        item["metrics"] = {
-                            **item.get("metrics", {}),
-                            **measure.compute_pair(mplan, source, rec),
-                        }
+                        item["metrics"] = {**keep, **measure.compute_pair(mplan, source, rec)}
+                    item["metrics_source"] = mplan.source
                 else:
                     item = _code_one(ads[codec], source, image_id, img_path, bpp, out, mplan)
                 _write_json(p["item"], item)

@@ -120,7 +120,7 @@ def test_second_run_codes_nothing_and_a_lost_item_is_redone(
 def test_report_writes_table_curves_and_bd_rates(run_dir: Path) -> None:
     assert main(["report", str(run_dir)]) == 0
     md = (run_dir / "report.md").read_text()
-    assert "| codec | target bpp | fit | real bpp | psnr |" in md
+    assert "| codec | target bpp | fit | real bpp | PSNR ↑ |" in md
     for codec in CODECS:
         assert f"| {codec} | 0.3 |" in md
     assert "BD-rate of misc" in md
@@ -151,3 +151,63 @@ def test_bad_arguments_are_reported(tmp_path: Path) -> None:
         main(["run", "--data", str(tmp_path), "--bpp", "0", "--out", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="unknown codec"):
         adapters.make("bpg")
+
+
+class _FakeMetrics:
+    """Stands in for metrics/ to check how bench uses it (not what the metrics are)."""
+
+    @staticmethod
+    def available(names=None) -> dict:  # noqa: ANN001
+        return {
+            "psnr": True,
+            "fd_fake": {"available": True, "kind": "set"},
+            "clip_sim": {"available": False, "reason": "no CLIP weights here"},
+        }
+
+    @staticmethod
+    def compute(reference, distorted, names):  # noqa: ANN001
+        assert reference.size == distorted.size
+        return {"psnr": 1.5}
+
+    @staticmethod
+    def compute_set(references, distorteds, names):  # noqa: ANN001
+        assert len(references) == len(distorteds) >= 1
+        return {"fd_fake": float(len(references))}
+
+
+def test_metrics_module_replaces_stand_in_without_recoding(
+    run_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from bench import measure
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+
+    def boom(self, image, target_bpp):  # noqa: ANN001
+        raise AssertionError("coded again although only the metrics changed")
+
+    monkeypatch.setattr(adapters.ClassicalAdapter, "code", boom)
+    monkeypatch.setattr(adapters.MiscAdapter, "code", boom)
+    cfg = RunConfig(data=data_dir, out=copy, bpps=BPPS, codecs=CODECS, decoder="bicubic")
+    # Without metrics/: bench's labelled stand-in PSNR, recomputed from the PNGs.
+    monkeypatch.setattr(measure, "_metrics_module", lambda: None)
+    summary = run(cfg, progress=False)
+    assert summary["errors"] == [] and summary["metrics"]["source"] == "bench stand-in"
+    assert main(["report", str(copy)]) == 0
+    assert "stand-in" in (copy / "report.md").read_text()
+    # With metrics/ (here a fake one): its values replace the stand-in's, still without coding.
+    monkeypatch.setattr(measure, "_metrics_module", lambda: _FakeMetrics)
+    summary = run(cfg, progress=False)
+    assert summary["errors"] == []
+    assert summary["metrics"]["unavailable"] == {"clip_sim": "no CLIP weights here"}
+    assert all(r["psnr"] == "1.5" for r in _rows(copy) if r["status"] == "ok")
+    with open(copy / "per_condition.csv", newline="") as f:
+        conds = list(csv.DictReader(f))
+    assert conds and all(float(c["fd_fake"]) == float(c["n_images"]) for c in conds)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert all("fd_fake" in c["metrics"] for c in manifest["conditions"])
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "curves" / "fd_fake.png").is_file()
+    assert "clip_sim" in (copy / "report.md").read_text()
