@@ -252,6 +252,8 @@ def report(run_dir: Path, anchor: str = "misc") -> dict[str, Path]:
     for n, why in (metrics_info.get("unavailable") or {}).items():
         if n != "*":
             notes.append(f"`{n}` not computed: {why}")
+    for c, said in (summary.get("codec_notes") or {}).items():
+        notes += [f"`{c}` encoder: {n}" for n in said]
     for c, why in (summary.get("codec_unavailable") or {}).items():
         notes.append(f"codec `{c}` not run: {why}")
     if summary.get("errors"):

@@ -199,6 +199,12 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         "counts": {"ok": sum(i["status"] == "ok" for i in items), "nofit": sum(i["status"] == "nofit" for i in items),
                    "missing": len(images) * len(runnable) * len(cfg.bpps) - len(items)},
     }  # fmt: skip
+    notes: dict[str, list[str]] = {}
+    for it in items:  # what each codec said about its files (e.g. MISC: "no semantic layer ...")
+        for note in it.get("info", {}).get("notes", []) or []:
+            if note not in notes.setdefault(it["codec"], []):
+                notes[it["codec"]].append(note)
+    summary["codec_notes"] = notes
     _write_json(out / "run.json", summary)
     if errors:
         with open(out / "errors.log", "a") as f:

@@ -124,6 +124,7 @@ def test_report_writes_table_curves_and_bd_rates(run_dir: Path) -> None:
     for codec in CODECS:
         assert f"| {codec} | 0.3 |" in md
     assert "BD-rate of misc" in md
+    assert "`misc` encoder: no semantic layer" in md  # the encoder's own notes reach the report
     png = run_dir / "curves" / "psnr.png"
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 200
