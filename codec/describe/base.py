@@ -25,6 +25,20 @@ class Describer(Protocol):
     def describe(self, image: Image.Image) -> Description: ...
 
 
+def fit_image(image: Image.Image, max_side: int | None) -> Image.Image:
+    """RGB copy whose longest side is at most ``max_side`` (None: any size).
+
+    Vision models downscale or tile big pictures anyway (GPT-4o works on 512-px tiles,
+    Qwen2.5-VL spends one token per 28×28 pixels), so a 12-megapixel original only
+    costs upload time, memory and tokens.
+    """
+    img = image.convert("RGB")
+    if max_side and max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+    return img
+
+
 class NoDescriber:
     """The "none" backend: no semantic layer. Returns an empty Description, which the
     pipeline reads as "write no text section"."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from PIL import Image
 
+from codec.describe.base import fit_image
 from codec.describe.config import SYSTEM_PROMPT, DescribeConfig, build_prompt
 from codec.describe.parse import parse_description
 from codec.errors import DescriberError, ModelUnavailableError
@@ -71,6 +72,7 @@ class HFDescriber:
         revision: str | None = None,
         local_files_only: bool | None = None,
         system_prompt: bool = False,
+        image_max_side: int | None = 1024,
         processor: Any = None,
         vlm: Any = None,
     ) -> None:
@@ -90,6 +92,7 @@ class HFDescriber:
         # Several chat templates (Idefics3/SmolVLM, Gemma) reject a system turn, so the
         # instruction is folded into the user turn unless asked otherwise.
         self.system_prompt = system_prompt
+        self.image_max_side = image_max_side
         self.processor = processor
         self.vlm = vlm
         self.last_raw_text: str | None = None
@@ -170,7 +173,9 @@ class HFDescriber:
 
         self.load()
         prompt = self.build_prompt_text()
-        inputs = self.processor(images=[image.convert("RGB")], text=[prompt], return_tensors="pt")
+        inputs = self.processor(
+            images=[fit_image(image, self.image_max_side)], text=[prompt], return_tensors="pt"
+        )
         model_dtype = getattr(self.vlm, "dtype", None)
         moved = {}
         for key, value in inputs.items():

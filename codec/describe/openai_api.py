@@ -34,6 +34,7 @@ from typing import Any
 import requests
 from PIL import Image
 
+from codec.describe.base import fit_image
 from codec.describe.config import SYSTEM_PROMPT, DescribeConfig, build_prompt
 from codec.describe.parse import parse_description
 from codec.errors import DescriberError, ModelUnavailableError
@@ -60,15 +61,8 @@ def resolve_settings(
 
 
 def image_data_url(image: Image.Image, max_side: int = 1024, fmt: str = "jpeg", quality: int = 90) -> str:
-    """The image as a ``data:`` URL, shrunk so its longest side is at most ``max_side``.
-
-    Vision APIs bill and downscale by size anyway (GPT-4o tiles at 512 px), so sending a
-    12-megapixel original only costs upload time.
-    """
-    img = image.convert("RGB")
-    if max(img.size) > max_side:
-        scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+    """The image as a ``data:`` URL, shrunk so its longest side is at most ``max_side``."""
+    img = fit_image(image, max_side)
     buf = io.BytesIO()
     if fmt.lower() in ("jpeg", "jpg"):
         img.save(buf, format="JPEG", quality=quality)
