@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--clip", default=None, help="open_clip model for item maps, e.g. ViT-B-16 or ViT-B-16:openai")
     e.add_argument("--map-size", type=int, default=8)
     e.add_argument("--map-threshold", type=float, default=0.35)
-    e.add_argument("--decoder", default="bicubic", help="decoder the pixel layer is tuned for: bicubic | restore | diffusion")
+    e.add_argument("--decoder", default="auto",
+                   help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | restore | bicubic")
     e.add_argument("--seed", type=int, default=None)
     e.add_argument("--max-pixels", type=int, default=None)
 

@@ -108,7 +108,7 @@ def encode(
     clip=None,
     map_size: int = 8,
     map_threshold: float = 0.35,
-    decoder_hint: str = "bicubic",
+    decoder_hint: str = "auto",
     factors: Sequence[float] | None = None,
     scorer: Scorer | None = None,
     seed: int | None = None,
@@ -150,6 +150,7 @@ def encode(
 
     report(0.4, "coding text and maps")
     budget = budget_bytes(w, h, target_bpp)
+    decoder_hint = resolve_decoder_hint(decoder_hint)
     models = [m for m in [_decoder_model(decoder_hint)] if m]
     hint = _rate_hint(decoder_hint)
     smallest = functools.cache(lambda: smallest_payload(rgb))
@@ -167,7 +168,10 @@ def encode(
                 notes.append("text dropped: the target leaves no room for it and a pixel layer")
             continue
         report(0.5, "searching the pixel layer")
-        choice = encode_pixels(rgb, room, factors=hint.get("factors") if factors is None else factors, scorer=scorer)
+        choice = encode_pixels(
+            rgb, room, factors=hint.get("factors") if factors is None else factors, scorer=scorer,
+            fallback_factors=hint.get("fallback_factors") if factors is None else None,
+        )
         shell.sections.insert(0, bs.Section(bs.SectionType.PIXEL_AV1, choice.payload))
         data = bs.pack(shell)
         assert len(data) <= budget, (len(data), budget)
@@ -187,6 +191,17 @@ def encode(
         minimum_bpp=min_bpp,
         minimum_bytes=minimum,
     )
+
+
+def resolve_decoder_hint(decoder_hint: str) -> str:
+    """'auto' means the decoder a receiver with this machine's models would use:
+    diffusion when its weights are here, restoration otherwise."""
+    if decoder_hint != "auto":
+        return decoder_hint
+    from .decode import available_decoders
+
+    status = available_decoders()
+    return next((name for name in ("diffusion", "restore") if status.get(name, (False,))[0]), "bicubic")
 
 
 def _rate_hint(decoder_hint: str) -> dict:

@@ -187,6 +187,7 @@ def encode_pixels(
     budget_bytes: int,
     factors: Sequence[float] | None = None,
     scorer: Scorer | None = None,
+    fallback_factors: Sequence[float] | None = None,
 ) -> PixelChoice:
     """Best pixel payload of at most `budget_bytes`, searched over factor and quantiser.
 
@@ -198,11 +199,13 @@ def encode_pixels(
     scorer = scorer or bicubic_psnr
     rgb = image.convert("RGB")
     cache: dict = {}
-    choice = _search(rgb, budget_bytes, usable_factors(rgb.size, factors or FACTORS), scorer, cache)
-    hint_used = True
-    if choice is None and factors is not None:
-        choice = _search(rgb, budget_bytes, usable_factors(rgb.size), scorer, cache)
-        hint_used = False
+    choice = None
+    tiers = [FACTORS] if not factors else [factors, *([fallback_factors] if fallback_factors else []), FACTORS]
+    for tier_factors in tiers:
+        choice = _search(rgb, budget_bytes, usable_factors(rgb.size, tier_factors), scorer, cache)
+        if choice is not None:
+            break
+    hint_used = tier_factors is tiers[0]
     if choice is None:
         smallest = smallest_payload(rgb)
         raise BudgetError(
