@@ -345,6 +345,8 @@ class ClipSurgery:
         """float32 [N, H, W] in [0, 1], one map per name, at the image's resolution
         (``size`` = (H, W) overrides): min-max over the patches, then bilinear upsampling,
         as CLIP Surgery's ``get_similarity_map`` does."""
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"expected a PIL image, got {type(image).__name__}")
         names = self._check_names(names)
         h, w = size if size is not None else (image.height, image.width)
         if not names:
