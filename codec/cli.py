@@ -70,8 +70,9 @@ def _encode(args) -> dict:
     if args.describer and args.describer != "none":
         from .describe import DescribeConfig, get_describer
 
-        cfg = DescribeConfig(max_items=args.items) if args.items else DescribeConfig()
-        describer = get_describer(args.describer, text=args.text, config=cfg)
+        cfg = DescribeConfig(max_items=args.items) if args.items is not None else DescribeConfig()
+        extra = {"text": args.text} if args.describer.startswith("manual") else {}
+        describer = get_describer(args.describer, config=cfg, **extra)
     clip = None
     if args.clip:
         from .maps import ClipSurgery
