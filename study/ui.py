@@ -54,7 +54,7 @@ CONSENT_TEXT = """\
 You will see pairs of images of the same scene, side by side. Pick the one that looks
 **better** overall (closer to a good photograph), or **Same** if you cannot tell.
 Take the time you need; there are no right answers — except a few easy check pairs.
-Keys: **A** / ← left, **B** / → right, **T** / ↓ same. Use the ⛶ button on an image to zoom.
+Keys: **A** / ← left, **B** / → right, **T** / ↓ same. To zoom, use the full-screen button at the top right of an image.
 
 We store your answers, response times and the optional information below under a random
 id; nothing identifies you. You can stop at any time.
@@ -119,7 +119,7 @@ def _study_tab(service: StudyService) -> None:
             choices = [(n, str(i)) for i, n in service.open_studies()]
             return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
-        gr.on(triggers=None, fn=list_open, inputs=None, outputs=[study_dd], api_visibility="private")
+        gr.on(triggers=None, fn=list_open, inputs=None, outputs=[study_dd], api_visibility="private", queue=False)
 
         outputs = [token, assignment, shown_at, consent_col, rating_col, done_col, left, right, progress, message]
 
