@@ -44,6 +44,13 @@ def lower_is_better(name: str) -> bool:
     return n.startswith(LOWER_IS_BETTER_PREFIXES)
 
 
+def is_no_reference(name: str) -> bool:
+    meta = _info(name)
+    if meta is not None and hasattr(meta, "kind"):
+        return meta.kind == "no-reference"
+    return name.lower().startswith(("niqe", "piqe", "brisque"))
+
+
 def display_name(name: str) -> str:
     """How metrics/ prints a metric (e.g. fd_vgg16 → FD-VGG16, never FID)."""
     meta = _info(name)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .bdrate import bd_rate
-from .measure import display_name, lower_is_better
+from .measure import display_name, is_no_reference, lower_is_better
 from .run import BASE_COLUMNS
 
 CODEC_ORDER = ["misc", "jpeg", "webp", "avif", "jxl"]
@@ -120,25 +120,46 @@ def markdown_table(conds: list[Condition], metric_names: list[str]) -> str:
 
 def bd_rates(
     conds: list[Condition], metric_names: list[str], anchor: str
-) -> dict[str, dict[str, float | None]]:
-    """codec → metric → BD-rate (%) of `anchor` against that codec, complete conditions only."""
+) -> dict[str, dict[str, float | str | None]]:
+    """codec → metric → BD-rate (%) of `anchor` against that codec, complete conditions only.
+
+    Where the quality ranges do not overlap there is no BD-rate; the cell then says which
+    side is better at every rate ("anchor better"/"anchor worse"), or None (too few points).
+    """
     by_codec: dict[str, list[Condition]] = defaultdict(list)
     for c in conds:
         if c.complete:
             by_codec[c.codec].append(c)
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, float | str | None]] = {}
     test = by_codec.get(anchor, [])
     for codec, ref in by_codec.items():
         if codec == anchor:
             continue
         out[codec] = {}
         for n in metric_names:
-            out[codec][n] = bd_rate(
-                [c.real_bpp for c in ref], [c.metrics.get(n, math.nan) for c in ref],
-                [c.real_bpp for c in test], [c.metrics.get(n, math.nan) for c in test],
+            q_ref = [c.metrics.get(n, math.nan) for c in ref]
+            q_test = [c.metrics.get(n, math.nan) for c in test]
+            value: float | str | None = bd_rate(
+                [c.real_bpp for c in ref], q_ref, [c.real_bpp for c in test], q_test,
                 higher_is_better=not lower_is_better(n),
             )  # fmt: skip
+            if value is None:
+                value = _no_overlap(q_ref, q_test, lower_is_better(n), anchor)
+            out[codec][n] = value
     return out
+
+
+def _no_overlap(q_ref: list[float], q_test: list[float], lower: bool, anchor: str) -> str | None:
+    a = [x for x in q_ref if math.isfinite(x)]
+    b = [x for x in q_test if math.isfinite(x)]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    sign = -1.0 if lower else 1.0
+    if min(sign * x for x in b) > max(sign * x for x in a):
+        return f"no overlap: {anchor} better"
+    if max(sign * x for x in b) < min(sign * x for x in a):
+        return f"no overlap: {anchor} worse"
+    return None
 
 
 def plot_curves(conds: list[Condition], metric_names: list[str], out_dir: Path) -> dict[str, Path]:
@@ -209,6 +230,13 @@ def plot_curves(conds: list[Condition], metric_names: list[str], out_dir: Path) 
     return files
 
 
+def _resolved(run_dir: Path) -> str:
+    """The decoder(s) MISC actually used, from the per-image CSV (auto resolves at run time)."""
+    with open(run_dir / "per_image.csv", newline="") as f:
+        used = sorted({r["decoder"] for r in csv.DictReader(f) if r["codec"] == "misc" and r["decoder"]})
+    return f" (used: {', '.join(f'`{u}`' for u in used)})" if used else ""
+
+
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
@@ -221,12 +249,15 @@ def report(run_dir: Path, anchor: str = "misc") -> dict[str, Path]:
         n for n in [*pair_names, *set_names] if any(math.isfinite(c.metrics.get(n, math.nan)) for c in conds)
     ]
     curves = plot_curves(conds, names, run_dir / "curves")
-    bds = bd_rates(conds, names, anchor) if any(c.codec == anchor for c in conds) else {}
+    # No-reference scores need not rise with rate (a sharpening decoder scores well at any
+    # rate), so a rate gap at equal NIQE/PIQE/BRISQUE means little: BD-rates use the others.
+    bd_names = [n for n in names if not is_no_reference(n)]
+    bds = bd_rates(conds, bd_names, anchor) if any(c.codec == anchor for c in conds) else {}
 
     md = [f"# Benchmark report: {summary.get('data', run_dir)}", ""]
     md.append(
         f"{summary.get('images', '?')} images; targets {', '.join(f'{c:g}' for c in sorted({c.target_bpp for c in conds}))} bpp; "
-        f"MISC decoder `{summary.get('decoder', '?')}`. Rates are whole files (8·bytes/pixels). Means are over "
+        f"MISC decoder `{summary.get('decoder', '?')}`{_resolved(run_dir)}. Rates are whole files (8·bytes/pixels). Means are over "
         "the images that fit; `fit` says how many. Times are seconds per image on this machine "
         "(classical encode = the whole quality × downsampling search)."
     )
@@ -235,12 +266,13 @@ def report(run_dir: Path, anchor: str = "misc") -> dict[str, Path]:
         md += [f"## BD-rate of {anchor} against each codec (%)", "",
                "Bjøntegaard delta rate, PCHIP on log-rate over the shared quality range, computed on the "
                "mean curves of conditions where every image fits. Negative: "
-               f"{anchor} needs fewer bits for the same quality. `—`: curves do not overlap or have fewer "
-               "than two complete points.", ""]  # fmt: skip
-        md.append("| against | " + " | ".join(display_name(n) for n in names) + " |")
-        md.append("|" + "---|" * (len(names) + 1))
+               f"{anchor} needs fewer bits for the same quality. `no overlap`: the quality ranges do not "
+               "overlap (one side is better at every rate); `—`: fewer than two complete points.", ""]  # fmt: skip
+        md.append("| against | " + " | ".join(display_name(n) for n in bd_names) + " |")
+        md.append("|" + "---|" * (len(bd_names) + 1))
         for codec, vals in bds.items():
-            md.append(f"| {codec} | " + " | ".join(_f(vals.get(n), 1) for n in names) + " |")
+            cells = [v if isinstance(v, str) else _f(v, 1) for v in (vals.get(n) for n in bd_names)]
+            md.append(f"| {codec} | " + " | ".join(cells) + " |")
         md.append("")
     md += ["## Curves", ""] + [f"![{display_name(n)}](curves/{p.name})" for n, p in curves.items()] + [""]
     metrics_info = summary.get("metrics", {})

@@ -48,3 +48,22 @@ def test_no_overlap_or_too_few_points_gives_none() -> None:
     assert bd_rate(RATES[:1], [10], RATES, [10, 11, 12, 13]) is None
     # non-finite points are ignored, not propagated
     assert bd_rate(RATES, [18, 20, float("nan"), 24], RATES, [18, 20, 22, 24]) is not None
+
+
+def test_report_says_which_side_wins_when_curves_do_not_overlap() -> None:
+    from bench.report import Condition, bd_rates
+
+    def cond(codec: str, bpp: float, lpips: float, psnr: float) -> Condition:
+        return Condition(
+            codec, bpp, n_images=4, n_fit=4, real_bpp=bpp, metrics={"lpips_alex": lpips, "psnr": psnr}
+        )
+
+    conds = [
+        cond("misc", 0.01, 0.60, 20.0), cond("misc", 0.02, 0.50, 22.0),
+        cond("webp", 0.01, 0.84, 19.0), cond("webp", 0.02, 0.76, 21.0),
+        Condition("avif", 0.01, n_images=4, n_fit=1, real_bpp=0.01, metrics={"psnr": 18.0}),  # partial: left out
+    ]  # fmt: skip
+    out = bd_rates(conds, ["lpips_alex", "psnr"], "misc")
+    assert out["webp"]["lpips_alex"] == "no overlap: misc better"  # lower LPIPS at every rate
+    assert isinstance(out["webp"]["psnr"], float) and out["webp"]["psnr"] < 0
+    assert "avif" not in out
