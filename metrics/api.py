@@ -73,6 +73,9 @@ def _check_clip() -> tuple[bool, str]:
         return True, getattr(_models["clip"], "label", "CLIP model injected with set_model")
     cfg = _config.get_config()
     try:
+        from .clip import resolve_clip_weights
+
+        resolve_clip_weights(cfg.clip_model, cfg.clip_pretrained)
         _clip_scorer()
     except Exception as exc:  # any loader failure is a reason, not a crash
         return (
@@ -307,14 +310,19 @@ def _chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
+_MAX_BATCH_PIXELS = 4 * 512 * 512
+
+
 def _same_size_chunks(arrays: list[np.ndarray], size: int) -> list[list[int]]:
     """Group indices of equally sized images (a torch batch needs one shape)."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
     out = []
-    for idx in groups.values():
-        out += [idx[i : i + size] for i in range(0, len(idx), size)]
+    for shape, idx in groups.items():
+        # Cap pixels per batch so VGG activations of large images stay within a few GB.
+        step = max(1, min(size, _MAX_BATCH_PIXELS // (shape[0] * shape[1])))
+        out += [idx[i : i + step] for i in range(0, len(idx), step)]
     return out
 
 

@@ -15,6 +15,33 @@ import torch
 from PIL import Image
 
 
+def resolve_clip_weights(model_name: str, pretrained: str) -> str:
+    """Local path of the CLIP weights, downloading them the open_clip way if needed.
+
+    Checked before building the model, because building ViT-B first (seconds to minutes
+    on a loaded CPU) only to learn that the weights are missing makes availability slow.
+    Raises with the reason when the weights cannot be had.
+    """
+    import os
+
+    import open_clip
+    from open_clip.pretrained import download_pretrained
+
+    if model_name.startswith(("hf-hub:", "local-dir:")) or os.path.isfile(pretrained):
+        return pretrained
+    if model_name not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {model_name!r}")
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not cfg:
+        raise ValueError(
+            f"open_clip has no pretrained tag {pretrained!r} for {model_name} and it is not a file"
+        )
+    path = download_pretrained(cfg)
+    if not path or not os.path.isfile(path):
+        raise FileNotFoundError(f"weights for {model_name}/{pretrained} could not be found or downloaded")
+    return path
+
+
 class ClipScorer:
     def __init__(
         self,

@@ -70,8 +70,9 @@ def extract(
         groups.setdefault(images[i].shape, []).append(i)
     with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or len(todo) < 8) as bar:
         for idx in groups.values():
-            for start in range(0, len(idx), size):
-                chunk = idx[start : start + size]
+            step = max(1, min(size, 4 * 512 * 512 // (images[idx[0]].shape[0] * images[idx[0]].shape[1])))
+            for start in range(0, len(idx), step):
+                chunk = idx[start : start + step]
                 feats = run([images[i] for i in chunk])
                 for i, f in zip(chunk, feats, strict=True):
                     if len(_feature_cache) >= _CACHE_LIMIT:

@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows:
                 writer.writerow({**asdict(r), "passed": r.passed})
     failed = [r for r in rows if r.passed is False]
-    print(f"\n{len(rows) - len(failed)} of {len(rows)} rows within target" + (f"; failed: {len(failed)}" if failed else ""))
+    print(
+        f"\n{len(rows) - len(failed)} of {len(rows)} rows within target"
+        + (f"; failed: {len(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 
