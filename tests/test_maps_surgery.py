@@ -6,6 +6,7 @@ nothing, the code path is the one real weights take)."""
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import open_clip
@@ -239,6 +240,37 @@ def test_from_pretrained_offline_says_how_to_provide_weights(tmp_path):
         ClipSurgery.from_pretrained("ViT-B-16", str(tmp_path / "missing.bin"), device="cpu")
     with pytest.raises(ValueError):
         ClipSurgery.from_pretrained("ViT-B-16", None)
+
+
+def test_from_pretrained_loads_a_local_checkpoint_the_open_clip_way(tmp_path, tiny_model, photo):
+    """The real loading path, offline: a registered config plus a local weights file."""
+    cfg = tmp_path / "misc-test-tiny-vit.json"
+    cfg.write_text(json.dumps({"embed_dim": 32, "vision_cfg": TINY_VISION, "text_cfg": TINY_TEXT}))
+    open_clip.add_model_config(cfg)
+    weights = tmp_path / "tiny.pt"
+    torch.save(tiny_model.state_dict(), weights)
+    cs = ClipSurgery.from_pretrained("misc-test-tiny-vit", str(weights), device="cpu", templates=["{}"])
+    assert cs.model_id == f"clip-surgery/misc-test-tiny-vit/{weights}"
+    ref = ClipSurgery(tiny_model, open_clip.get_tokenizer("ViT-B-16"), templates=["{}"], device="cpu")
+    np.testing.assert_allclose(
+        cs.similarity_maps(photo, ["dog"]), ref.similarity_maps(photo, ["dog"]), atol=1e-5
+    )
+
+
+def test_openai_weights_get_quickgelu_as_their_tag_records(monkeypatch):
+    seen = {}
+
+    def fake_create_model(name, **kwargs):
+        seen.update(kwargs, name=name)
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(open_clip, "create_model", fake_create_model)
+    with pytest.raises(ModelUnavailableError):
+        ClipSurgery.from_pretrained("ViT-B-16", "openai")
+    assert seen["name"] == "ViT-B-16" and seen["pretrained"] == "openai" and seen["force_quick_gelu"] is True
+    with pytest.raises(ModelUnavailableError):
+        ClipSurgery.from_pretrained("ViT-B-16", "laion2b_s34b_b88k")
+    assert seen["force_quick_gelu"] is False
 
 
 @pytest.mark.slow

@@ -255,8 +255,15 @@ class ClipSurgery:
         try:
             import open_clip
 
+            # OpenAI's weights were trained with QuickGELU; open_clip's plain "ViT-B-16" config
+            # uses GELU, so follow what the tag itself records (as "ViT-B-16-quickgelu" does).
+            quick_gelu = bool((open_clip.get_pretrained_cfg(model_name, pretrained) or {}).get("quick_gelu"))
             model = open_clip.create_model(
-                model_name, pretrained=pretrained, device=device, cache_dir=cache_dir
+                model_name,
+                pretrained=pretrained,
+                device=device,
+                cache_dir=cache_dir,
+                force_quick_gelu=quick_gelu,
             )
             tokenizer = open_clip.get_tokenizer(model_name)
         except Exception as e:  # open_clip raises RuntimeError/ValueError/OSError for missing weights
