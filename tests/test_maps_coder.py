@@ -11,7 +11,7 @@ from codec.errors import BitstreamError
 from codec.maps import compress_grids, decompress_grids
 from codec.maps.arith import PROB_ONE, BinaryDecoder, BinaryEncoder
 from codec.maps.bench import fit_priors, measure, synthetic_grids
-from codec.maps.grid_coder import MAX_ITEMS, PRIORS
+from codec.maps.grid_coder import _P_FEW, MAX_ITEMS, PRIORS
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
@@ -89,7 +89,7 @@ def test_payload_format_is_pinned():
     assert compress_grids([g, h]).hex() == PINNED_HEX
 
 
-PINNED_HEX = "89154488183d60"
+PINNED_HEX = "b394dfb8935d"
 
 
 def test_smooth_maps_cost_well_under_64_bits_per_item(blob_grids):
@@ -121,6 +121,7 @@ def test_empty_oversized_and_padded_payloads_are_refused():
 def test_item_count_above_the_bound_is_refused():
     enc = BinaryEncoder()
     enc.encode_raw(1, 1)  # 8x8
+    enc.encode(0, _P_FEW)  # not 1..4 items: a 5-bit count follows
     enc.encode_raw(MAX_ITEMS + 1, 5)
     with pytest.raises(BitstreamError, match="items"):
         decompress_grids(enc.finish() + b"\x55" * 40)

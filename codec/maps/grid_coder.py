@@ -9,7 +9,7 @@ small priors (``PRIORS``) and keep adapting across all grids of the payload.
 Payload (every field inside the arithmetic code, so nothing is byte-aligned)::
 
     1 bit   1: grids are 8×8 ; 0: 5 bits rows-1, 5 bits cols-1 follow (1..32 each)
-    5 bits  item count (0..16)
+    count   1 bit at p=7/8: 1..4 items, then 2 bits count-1; else 5 bits count (0, 5..16)
     cells   row-major, grid after grid, each with its context's adaptive probability
     8 bits  check: low byte of the CRC-32 of (rows, cols, count, packed cells)
 
@@ -41,6 +41,8 @@ MAX_ITEMS = 16
 MAX_PAYLOAD_BYTES = 4096  # 16 items × 32×32 cells at the worst probability stays far below
 _SIDE_BITS = 5
 _COUNT_BITS = 5
+_FEW_ITEMS = 4  # MISC describes 3 items: 1..4 cost ~2.2 bits instead of 5
+_P_FEW = PROB_ONE * 7 // 8
 CHECK_BITS = 8
 
 # Initial (zeros, ones) counts per context, in units of one observation. Context index:
@@ -151,7 +153,12 @@ def compress_grids(grids: Sequence[np.ndarray]) -> bytes:
         enc.encode_raw(0, 1)
         enc.encode_raw(rows - 1, _SIDE_BITS)
         enc.encode_raw(cols - 1, _SIDE_BITS)
-    enc.encode_raw(len(checked), _COUNT_BITS)
+    n = len(checked)
+    enc.encode(int(1 <= n <= _FEW_ITEMS), _P_FEW)
+    if 1 <= n <= _FEW_ITEMS:
+        enc.encode_raw(n - 1, 2)
+    else:
+        enc.encode_raw(n, _COUNT_BITS)
     model = _Model()
     for a in checked:
         g = a.astype(np.uint8).tolist()
@@ -179,7 +186,7 @@ def decompress_grids(data: bytes) -> list[np.ndarray]:
     else:
         rows = dec.decode_raw(_SIDE_BITS) + 1
         cols = dec.decode_raw(_SIDE_BITS) + 1
-    count = dec.decode_raw(_COUNT_BITS)
+    count = dec.decode_raw(2) + 1 if dec.decode(_P_FEW) else dec.decode_raw(_COUNT_BITS)
     if count > MAX_ITEMS:
         raise BitstreamError(f"MAPS payload claims {count} items; at most {MAX_ITEMS} are allowed")
     model = _Model()
