@@ -164,14 +164,18 @@ def _clean(values: dict[str, Any], names: Sequence[str]) -> dict[str, float | No
     return out
 
 
-def compute_pair(p: MetricPlan, reference: Image.Image, distorted: Image.Image) -> dict[str, float | None]:
-    if not p.pair:
+def compute_pair(
+    p: MetricPlan, reference: Image.Image, distorted: Image.Image, names: Sequence[str] | None = None
+) -> dict[str, float | None]:
+    """The plan's per-image metrics (or only `names` of them: a resumed run fills gaps)."""
+    wanted = [n for n in p.pair if names is None or n in names]
+    if not wanted:
         return {}
     if p.source == "bench stand-in":
-        return _clean({"psnr": _psnr(reference, distorted)}, p.pair)
+        return _clean({"psnr": _psnr(reference, distorted)}, wanted)
     m = _metrics_module()
     assert m is not None
-    return _clean(m.compute(reference, distorted, names=list(p.pair)), p.pair)
+    return _clean(m.compute(reference, distorted, names=wanted), wanted)
 
 
 def compute_set(

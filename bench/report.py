@@ -37,10 +37,15 @@ class Condition:
     encode_s: float = math.nan
     decode_s: float = math.nan
     metrics: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # images that have a value, per metric
 
     @property
     def complete(self) -> bool:
         return self.n_fit == self.n_images and self.n_fit > 0
+
+    def complete_for(self, name: str) -> bool:
+        """Every image fits and has this metric (a resumed run may not have filled it in yet)."""
+        return self.complete and self.counts.get(name, self.n_fit) >= self.n_fit
 
 
 def _mean(xs: list[float]) -> float:
@@ -79,6 +84,7 @@ def load(run_dir: Path) -> tuple[list[Condition], list[str], list[str], dict[str
         c.encode_s = _mean([_num(r["encode_s"]) for r in ok])
         c.decode_s = _mean([_num(r["decode_s"]) for r in ok])
         c.metrics = {n: _mean([_num(r.get(n)) for r in ok]) for n in pair_names}
+        c.counts = {n: sum(_num(r.get(n)) is not None for r in ok) for n in pair_names}
         conds[(codec, bpp)] = c
     set_names: list[str] = []
     pc = run_dir / "per_condition.csv"
@@ -106,13 +112,21 @@ def _digits(name: str) -> int:
     return 2 if n.startswith(("psnr", "niqe", "piqe", "brisque", "fid", "fd")) else 4
 
 
+def _cell(c: Condition, name: str) -> str:
+    if not c.n_fit:
+        return "—"
+    text = _f(c.metrics.get(name, math.nan), _digits(name))
+    k = c.counts.get(name, c.n_fit)
+    return f"{text} (n={k})" if 0 < k < c.n_fit else ("—" if k == 0 else text)
+
+
 def markdown_table(conds: list[Condition], metric_names: list[str]) -> str:
     shown = [f"{display_name(n)} {'↓' if lower_is_better(n) else '↑'}" for n in metric_names]
     head = ["codec", "target bpp", "fit", "real bpp", *shown, "encode s/img", "decode s/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in conds:
         cells = [c.codec, f"{c.target_bpp:g}", f"{c.n_fit}/{c.n_images}", _f(c.real_bpp, 5)]
-        cells += [_f(c.metrics.get(n, math.nan), _digits(n)) if c.n_fit else "—" for n in metric_names]
+        cells += [_cell(c, n) for n in metric_names]
         cells += [_f(c.encode_s, 3), _f(c.decode_s, 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -131,12 +145,13 @@ def bd_rates(
         if c.complete:
             by_codec[c.codec].append(c)
     out: dict[str, dict[str, float | str | None]] = {}
-    test = by_codec.get(anchor, [])
-    for codec, ref in by_codec.items():
+    for codec in by_codec:
         if codec == anchor:
             continue
         out[codec] = {}
         for n in metric_names:
+            ref = [c for c in by_codec[codec] if c.complete_for(n)]
+            test = [c for c in by_codec.get(anchor, []) if c.complete_for(n)]
             q_ref = [c.metrics.get(n, math.nan) for c in ref]
             q_test = [c.metrics.get(n, math.nan) for c in test]
             value: float | str | None = bd_rate(
@@ -179,8 +194,8 @@ def plot_curves(conds: list[Condition], metric_names: list[str], out_dir: Path) 
                 for c in conds
                 if c.codec == codec and c.n_fit and math.isfinite(c.metrics.get(name, math.nan))
             ]
-            full = [c for c in cs if c.complete]
-            part = [c for c in cs if not c.complete]
+            full = [c for c in cs if c.complete_for(name)]
+            part = [c for c in cs if not c.complete_for(name)]
             color = COLORS.get(codec)
             if full:
                 ax.plot(
@@ -205,7 +220,7 @@ def plot_curves(conds: list[Condition], metric_names: list[str], out_dir: Path) 
     for name in metric_names:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         draw(ax, name)
-        ax.set_title(f"{display_name(name)} vs rate (hollow: not every image fits)", fontsize=9)
+        ax.set_title(f"{display_name(name)} vs rate (hollow: not every image fits / has it)", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{_safe(name)}.png"

@@ -171,8 +171,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
                 if state == "metrics":
                     assert item is not None
                     keep = item.get("metrics", {}) if item.get("metrics_source") == mplan.source else {}
+                    missing = [n for n in mplan.pair if n not in keep]
                     with Image.open(out / item["recon"]) as rec:
-                        item["metrics"] = {**keep, **measure.compute_pair(mplan, source, rec)}
+                        item["metrics"] = {**keep, **measure.compute_pair(mplan, source, rec, missing)}
                     item["metrics_source"] = mplan.source
                 else:
                     item = _code_one(ads[codec], source, image_id, img_path, bpp, out, mplan)

@@ -67,3 +67,13 @@ def test_report_says_which_side_wins_when_curves_do_not_overlap() -> None:
     assert out["webp"]["lpips_alex"] == "no overlap: misc better"  # lower LPIPS at every rate
     assert isinstance(out["webp"]["psnr"], float) and out["webp"]["psnr"] < 0
     assert "avif" not in out
+
+
+def test_table_marks_a_metric_not_yet_filled_in_for_every_image() -> None:
+    from bench.report import Condition, markdown_table
+
+    c = Condition("webp", 0.01, n_images=4, n_fit=4, real_bpp=0.0098, metrics={"psnr": 21.3, "dists": 0.43})
+    c.counts = {"psnr": 4, "dists": 2}  # a resumed run stopped half-way through DISTS
+    table = markdown_table([c], ["psnr", "dists"])
+    assert "| 21.30 |" in table and "0.4300 (n=2)" in table
+    assert c.complete_for("psnr") and not c.complete_for("dists")

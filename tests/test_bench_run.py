@@ -165,10 +165,13 @@ class _FakeMetrics:
             "clip_sim": {"available": False, "reason": "no CLIP weights here"},
         }
 
-    @staticmethod
-    def compute(reference, distorted, names):  # noqa: ANN001
+    calls: list[list[str]] = []
+
+    @classmethod
+    def compute(cls, reference, distorted, names):  # noqa: ANN001
         assert reference.size == distorted.size
-        return {"psnr": 1.5}
+        cls.calls.append(list(names))
+        return {n: 1.5 for n in names}
 
     @staticmethod
     def compute_set(references, distorteds, names):  # noqa: ANN001
@@ -211,4 +214,17 @@ def test_metrics_module_replaces_stand_in_without_recoding(
     assert all("fd_fake" in c["metrics"] for c in manifest["conditions"])
     assert main(["report", str(copy)]) == 0
     assert (copy / "curves" / "fd_fake.png").is_file()
+
+    # A metric added later is computed alone; the ones already there are kept.
+    class _More(_FakeMetrics):
+        calls: list[list[str]] = []
+
+        @staticmethod
+        def available(names=None) -> dict:  # noqa: ANN001
+            return {**_FakeMetrics.available(), "extra": True}
+
+    monkeypatch.setattr(measure, "_metrics_module", lambda: _More)
+    assert run(cfg, progress=False)["errors"] == []
+    assert _More.calls and all(c == ["extra"] for c in _More.calls)
+    assert all(r["psnr"] == "1.5" and r["extra"] == "1.5" for r in _rows(copy) if r["status"] == "ok")
     assert "clip_sim" in (copy / "report.md").read_text()
