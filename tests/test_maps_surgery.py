@@ -174,6 +174,8 @@ def test_similarity_maps_shapes_range_and_grids(tiny, photo):
     grids = tiny.grids(photo, names)
     assert len(grids) == 3 and all(g.dtype == bool and g.shape == (8, 8) for g in grids)
     assert [g.shape for g in tiny.grids(photo, names[:1], size=4)] == [(4, 4)]
+    big = photo.resize((photo.width * 16, photo.height * 16))  # 1280×768: drawn at 1024×614
+    assert [g.shape for g in tiny.grids(big, names[:1], max_side=1024)] == [(8, 8)]
     assert tiny.similarity_maps(photo, []).shape == (0, photo.height, photo.width)
     assert tiny.grids(photo, []) == []
 
