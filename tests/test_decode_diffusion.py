@@ -15,7 +15,7 @@ from codec.decode import get_decoder
 from codec.decode.diffusion import DiffusionConfig, DiffusionDecoder, working_size
 from codec.decode.regions import blend, region_weights, soft_masks
 from codec.decode.sd_pipeline import MapGuidedControlNetPipeline, Region
-from codec.decode.tiny import offline_clip_tokenizer, tiny_components
+from codec.decode.tiny import offline_clip_tokenizer, tiny_components, tiny_xl_components
 from codec.errors import ModelUnavailableError
 from codec.records import DecodedLayers, Description, Item
 
@@ -172,3 +172,15 @@ def test_real_loading_path_from_local_dirs(tmp_path, monkeypatch):
     r = dec.decode(layers())
     assert r.image.size == (64, 64) and r.metadata["decoder_reason"] == dec.reason
     assert r.metadata["models"] == [str(sd), str(cn)] and r.metadata["device"] == "cpu"
+
+
+def test_sdxl_family_through_the_same_pipeline():
+    """Two text encoders and size conditioning (SDXL) go through the same loop."""
+    xl = MapGuidedControlNetPipeline(**tiny_xl_components(seed=0))
+    assert xl.is_xl
+    embeds = xl.encode_prompts(["", "a house"])
+    assert embeds.hidden.shape == (2, 77, 64) and embeds.pooled.shape == (2, 32)
+    r = decoder(xl, mode="regional").decode(layers())
+    assert r.image.size == (64, 64) and r.metadata["mode"] == "regional"
+    a = decoder(xl).decode(layers(seed=1)).image
+    assert np.array_equal(np.asarray(a), np.asarray(decoder(xl).decode(layers(seed=1)).image))

@@ -16,7 +16,9 @@ place for it:
     image = VAE dec(z₀)
 
 Components are passed in (real ones from ``from_pretrained``, tiny random ones in tests);
-the same code runs for SD 1.x and 2.x (ε- or v-prediction is the scheduler's business).
+the same code runs for SD 1.x and 2.x (ε- or v-prediction is the scheduler's business)
+and for SDXL (a second text encoder; its pooled embedding and the picture size go to the
+UNet and ControlNet as ``added_cond_kwargs``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ from PIL import Image
 from ..errors import ModelUnavailableError
 from .base import Progress, report
 from .regions import blend, region_weights, soft_masks
+
+
+@dataclass
+class PromptEmbeds:
+    """CLIP hidden states (P, L, D) for P prompts; SDXL adds pooled embeddings (P, D2)."""
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.hidden.shape[0]
 
 
 @dataclass
@@ -97,27 +110,34 @@ class MapGuidedControlNetPipeline:
         unet: Any,
         controlnet: Any,
         scheduler: Any,
+        text_encoder_2: Any = None,
+        tokenizer_2: Any = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ):
-        if getattr(unet.config, "addition_embed_type", None) == "text_time":
-            raise ValueError(
-                "SDXL UNets (two text encoders, size conditioning) are not supported by this pipeline yet"
-            )
+        self.is_xl = getattr(unet.config, "addition_embed_type", None) == "text_time"
+        if self.is_xl and (text_encoder_2 is None or tokenizer_2 is None):
+            raise ValueError("an SDXL UNet needs text_encoder_2 and tokenizer_2")
         self.device, self.dtype = pick_device(device, dtype)
-        self.vae, self.text_encoder, self.unet, self.controlnet = (
-            self._place(m) for m in (vae, text_encoder, unet, controlnet)
+        # SDXL's VAE overflows in fp16 (config.force_upcast): keep it in fp32 then.
+        upcast = getattr(vae.config, "force_upcast", False) and self.dtype == torch.float16
+        self.vae_dtype = torch.float32 if upcast else self.dtype
+        self.vae = self._place(vae, self.vae_dtype)
+        self.text_encoder, self.unet, self.controlnet = (
+            self._place(m) for m in (text_encoder, unet, controlnet)
         )
-        self.tokenizer = tokenizer
+        self.text_encoder_2 = self._place(text_encoder_2) if text_encoder_2 is not None else None
+        self.tokenizer, self.tokenizer_2 = tokenizer, tokenizer_2
         self.scheduler = scheduler
         self.vae_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         # The latent must survive the UNet's downsamplings: pixel sides are multiples of this.
         self.size_multiple = self.vae_scale * 2 ** (len(self.unet.config.down_block_types) - 1)
 
-    def _place(self, module: Any) -> Any:
+    def _place(self, module: Any, dtype: torch.dtype | None = None) -> Any:
+        dtype = dtype or self.dtype
         module = module.to(self.device)
-        if next(module.parameters()).dtype != self.dtype:
-            module = module.to(self.dtype)
+        if next(module.parameters()).dtype != dtype:
+            module = module.to(dtype)
         return module.eval()
 
     @classmethod
@@ -134,7 +154,7 @@ class MapGuidedControlNetPipeline:
         Every failure raises ModelUnavailableError naming the model and how to provide it.
         """
         from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
-        from transformers import CLIPTextModel, CLIPTokenizer
+        from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
         _, dtype = pick_device(device, dtype)
         sd_env, cn_env = "MISC_SD_MODEL", "MISC_CONTROLNET_MODEL"
@@ -186,6 +206,27 @@ class MapGuidedControlNetPipeline:
             subfolder="tokenizer",
             **kwargs,
         )
+        extra: dict[str, Any] = {}
+        if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL
+            extra["text_encoder_2"] = _load(
+                "second text encoder",
+                sd_model,
+                sd_env,
+                CLIPTextModelWithProjection.from_pretrained,
+                sd_model,
+                subfolder="text_encoder_2",
+                torch_dtype=dtype,
+                **kwargs,
+            )
+            extra["tokenizer_2"] = _load(
+                "second tokenizer",
+                sd_model,
+                sd_env,
+                CLIPTokenizer.from_pretrained,
+                sd_model,
+                subfolder="tokenizer_2",
+                **kwargs,
+            )
         scheduler = _load(
             "scheduler config",
             sd_model,
@@ -195,21 +236,45 @@ class MapGuidedControlNetPipeline:
             subfolder="scheduler",
             **kwargs,
         )
-        return cls(vae, text_encoder, tokenizer, unet, controlnet, scheduler, device=device, dtype=dtype)
+        return cls(
+            vae, text_encoder, tokenizer, unet, controlnet, scheduler, device=device, dtype=dtype, **extra
+        )
 
     # ---- pieces of the loop, each small enough to test alone ----------------------------
 
     @torch.no_grad()
-    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
-        """(P, L, D) CLIP hidden states; long prompts are cut at the tokenizer's limit (77)."""
-        tokens = self.tokenizer(
-            list(prompts),
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tokens.input_ids.to(self.device))[0].to(self.dtype)
+    def encode_prompts(self, prompts: Sequence[str]) -> PromptEmbeds:
+        """CLIP hidden states of each prompt; long prompts are cut at the tokenizer's limit (77).
+
+        SD 1.x/2.x: the text encoder's last hidden states. SDXL: both encoders' penultimate
+        hidden states side by side, and the second encoder's pooled projection.
+        """
+
+        def ids(tokenizer: Any) -> torch.Tensor:
+            return tokenizer(
+                list(prompts),
+                padding="max_length",
+                max_length=tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(self.device)
+
+        if not self.is_xl:
+            return PromptEmbeds(self.text_encoder(ids(self.tokenizer))[0].to(self.dtype))
+        first = self.text_encoder(ids(self.tokenizer), output_hidden_states=True)
+        second = self.text_encoder_2(ids(self.tokenizer_2), output_hidden_states=True)
+        hidden = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
+        return PromptEmbeds(hidden.to(self.dtype), second[0].to(self.dtype))
+
+    def added_conditions(
+        self, embeds: PromptEmbeds, latent_hw: tuple[int, int]
+    ) -> dict[str, torch.Tensor] | None:
+        """SDXL's extra conditioning: pooled text and (original size, crop, target size)."""
+        if not self.is_xl:
+            return None
+        h, w = (side * self.vae_scale for side in latent_hw)
+        time_ids = torch.tensor([[h, w, 0, 0, h, w]], device=self.device, dtype=self.dtype)
+        return {"text_embeds": embeds.pooled, "time_ids": time_ids.expand(len(embeds), -1)}
 
     def image_to_tensor(self, image: Image.Image) -> torch.Tensor:
         """PIL RGB → (1, 3, H, W) in [0, 1]."""
@@ -229,7 +294,7 @@ class MapGuidedControlNetPipeline:
         self,
         latents: torch.Tensor,
         t: torch.Tensor,
-        embeds: torch.Tensor,
+        embeds: PromptEmbeds,
         control: torch.Tensor,
         weights: torch.Tensor | None,
         guidance_scale: float,
@@ -240,22 +305,25 @@ class MapGuidedControlNetPipeline:
         ``embeds`` is [negative, background, item₁, …]; ``weights`` (background first) or
         None when there is only the background prompt.
         """
-        n = embeds.shape[0]
+        n = len(embeds)
         x = self.scheduler.scale_model_input(latents, t).expand(n, -1, -1, -1)
+        added = self.added_conditions(embeds, tuple(latents.shape[-2:]))
         down, mid = self.controlnet(
             x,
             t,
-            encoder_hidden_states=embeds,
+            encoder_hidden_states=embeds.hidden,
             controlnet_cond=control.expand(n, -1, -1, -1),
             conditioning_scale=controlnet_scale,
+            added_cond_kwargs=added,
             return_dict=False,
         )
         eps = self.unet(
             x,
             t,
-            encoder_hidden_states=embeds,
+            encoder_hidden_states=embeds.hidden,
             down_block_additional_residuals=down,
             mid_block_additional_residual=mid,
+            added_cond_kwargs=added,
             return_dict=False,
         )[0]
         uncond, cond = eps[:1], eps[1:]
@@ -305,8 +373,8 @@ class MapGuidedControlNetPipeline:
         # 2. control image and initial latents
         control = self.image_to_tensor(control_image)
         init = self.image_to_tensor(init_image.resize(control_image.size) if init_image else control_image)
-        posterior = self.vae.encode(init * 2.0 - 1.0).latent_dist
-        latents = posterior.sample(generator=generator) * self.vae.config.scaling_factor
+        posterior = self.vae.encode((init * 2.0 - 1.0).to(self.vae_dtype)).latent_dist
+        latents = (posterior.sample(generator=generator) * self.vae.config.scaling_factor).to(self.dtype)
 
         # 3. timesteps for img2img: skip the first (1 - strength) of the schedule
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
@@ -335,7 +403,9 @@ class MapGuidedControlNetPipeline:
             )
 
         # 5. back to pixels
-        image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False)[0]
+        image = self.vae.decode(
+            (latents / self.vae.config.scaling_factor).to(self.vae_dtype), return_dict=False
+        )[0]
         image = (
             ((image.float().clamp(-1, 1) + 1) * 127.5)
             .round()

@@ -153,6 +153,54 @@ def tiny_components(seed: int = 0) -> dict[str, Any]:
     )
 
 
+def tiny_xl_components(seed: int = 0) -> dict[str, Any]:
+    """Tiny random SDXL-like components: two text encoders, size-conditioned UNet/ControlNet."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    parts = tiny_components(seed)
+    torch.manual_seed(seed + 1)
+    xl_kw = dict(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=64,  # two 32-wide encoders side by side
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=32 + 6 * 8,  # pooled text + six size numbers
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        norm_num_groups=8,
+    )
+    parts["unet"] = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **xl_kw,
+    )
+    parts["controlnet"] = ControlNetModel(
+        in_channels=4, conditioning_embedding_out_channels=(8, 16, 16, 16), **xl_kw
+    )
+    cfg = CLIPTextConfig(
+        vocab_size=49408,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=32,
+        hidden_act="gelu",
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+    parts["text_encoder_2"] = CLIPTextModelWithProjection(cfg)
+    parts["tokenizer_2"] = offline_clip_tokenizer()
+    return parts
+
+
 def sd15_components(seed: int = 0) -> dict[str, Any]:
     """SD 1.5 UNet/VAE/CLIP ViT-L text encoder and a ControlNet v1.1, full size, random weights.
 
