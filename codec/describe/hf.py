@@ -121,7 +121,9 @@ class HFDescriber:
         if self.local_files_only is not None:
             kwargs["local_files_only"] = self.local_files_only
         try:
-            processor = self.processor or AutoProcessor.from_pretrained(self.model_name, **kwargs)
+            processor = self.processor
+            if processor is None:
+                processor = AutoProcessor.from_pretrained(self.model_name, **kwargs)
             vlm = self.vlm
             errors: list[str] = []
             for cls in _model_classes() if vlm is None else []:
@@ -137,7 +139,7 @@ class HFDescriber:
                 )
         except OSError as exc:
             raise ModelUnavailableError(
-                f"hf describer: cannot load {self.model_name!r} ({str(exc).splitlines()[0][:200]}). "
+                f"hf describer: cannot load {self.model_name!r} ({(str(exc).splitlines() or [type(exc).__name__])[0][:200]}). "
                 + _how_to_provide(self.model_name)
             ) from exc
         self.processor = processor
