@@ -138,4 +138,5 @@ def test_auto_without_diffusion_weights_is_restoration(monkeypatch, photo):
 
 def test_rate_hints_cover_every_decoder():
     assert set(RATE_HINTS) == {"restore", "bicubic", "diffusion"}
-    assert RATE_HINTS["restore"]["factors"][0] == 4
+    for hint in RATE_HINTS.values():
+        assert set(hint) <= {"factors", "scorer"}

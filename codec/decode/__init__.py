@@ -20,15 +20,19 @@ from .restore import RestorationDecoder, load_realesrgan
 NAMES = ("auto", "diffusion", "restore", "bicubic")
 
 # What pixel payload each decoder wants from the encoder's rate control
-# (codec.pixel.encode_pixels(rgb, budget_bytes, factors=..., scorer=...)); measured with
-# bench/decoders.py on Kodak24, see docs in that script. ``factors``: downsampling factors
-# the encoder should search; empty: any (best PSNR).
+# (codec.pixel.encode_pixels(rgb, budget_bytes, factors=..., scorer=...)); ``factors``
+# restricts the downsampling factors searched; no key: every factor, best PSNR.
+# Measured with `python -m bench.decoders kodak` on Kodak24 (docs/DECODERS.md): because
+# RestorationDecoder shrinks pixel layers finer than ÷3 to ÷4 before its one ×4 pass and
+# chains passes for coarse ones, the best-PSNR payload decodes as fast as a ÷4-only one
+# and is better on LPIPS-alex/DISTS at all three rates (0.005: .651/.385 vs .684/.403;
+# 0.01: .592/.335 vs .600/.339; 0.02: .497/.280 vs .508/.284). So no restriction.
 RATE_HINTS: dict[str, dict[str, Any]] = {
-    "restore": {"factors": (4,), "fallback_factors": (6, 8)},
+    "restore": {},
     "bicubic": {},
-    # The tile ControlNet re-synthesises detail; like Real-ESRGAN it profits from a
-    # payload at a moderate factor rather than the best-PSNR one (unmeasured: no weights).
-    "diffusion": {"factors": (4,), "fallback_factors": (6, 8)},
+    # Unmeasured (no SD weights offline): the tile ControlNet is conditioned on the
+    # upsampled pixel layer, so the payload that upsamples best (best PSNR) is the default.
+    "diffusion": {},
 }
 
 
