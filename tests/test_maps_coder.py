@@ -165,3 +165,13 @@ def test_truncated_and_bit_flipped_payloads_are_refused(blob_grids):
 def test_bad_grids_are_refused_by_the_encoder(grids, match):
     with pytest.raises(ValueError, match=match):
         compress_grids(grids)
+
+
+def test_the_grid_side_of_the_package_does_not_import_torch():
+    """A decoder reads MAPS payloads without paying for torch or open_clip."""
+    import subprocess
+    import sys
+
+    code = "import sys, codec.maps; sys.exit(int('torch' in sys.modules or 'open_clip' in sys.modules))"
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
