@@ -1,0 +1,60 @@
+"""The web app: the MISC demo plus the subjective study (Study and Admin tabs).
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--no-warm-up]
+
+Host and port also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; on a Hugging Face
+Space (SPACE_ID set) it binds 0.0.0.0. Backends are configured by environment variables,
+listed in the Demo tab's "Backends" panel. The study's settings: study/config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from demo.backends import Backends
+from demo.ui import build_demo_tab
+from study.config import StudyConfig
+from study.ui import HEAD_JS, build_study_tabs
+
+MAX_FILE_SIZE = "20mb"  # uploads (images, .misc files, study archives); pixels are capped in demo/session.py
+TITLE = "MISC: semantic image compression"
+
+
+def build_app(study_config: StudyConfig | None = None, backends: Backends | None = None) -> gr.Blocks:
+    """The Blocks with the Demo, Study and Admin tabs (not launched)."""
+    with gr.Blocks(title=TITLE) as app, gr.Tabs():
+        build_demo_tab(backends or Backends())
+        build_study_tabs(study_config or StudyConfig.from_env())
+    return app
+
+
+def launch_kwargs(host: str | None = None, port: int | None = None) -> dict:
+    """What `launch` needs here: address, the study's keyboard script, the upload limit."""
+    default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    return {
+        "server_name": host or os.environ.get("GRADIO_SERVER_NAME") or default_host,
+        "server_port": int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860),
+        "head": HEAD_JS,
+        "max_file_size": MAX_FILE_SIZE,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 on a Space)")
+    parser.add_argument("--port", type=int, help="port (default 7860)")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="do not load CLIP in the background at start (CLIP maps/metrics stay off)")
+    args = parser.parse_args(argv)
+    backends = Backends()
+    if not args.no_warm_up:
+        backends.start_warm_up()
+    app = build_app(backends=backends)
+    app.queue(default_concurrency_limit=1).launch(**launch_kwargs(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

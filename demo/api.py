@@ -1,0 +1,103 @@
+"""Named API endpoints for gradio_client: "encode" and "decode".
+
+    Client(url).predict(handle_file("photo.png"), 0.02, "cat: grey tabby\\n\\nA cat.", "", "restore",
+                        api_name="/encode")  -> (path of the .misc file, info JSON)
+    Client(url).predict(handle_file("photo.misc"), "restore", api_name="/decode")
+                        -> (path of the decoded PNG, info JSON)
+
+They run the same steps as the Demo tab (demo/session.py). The inputs live in a hidden row:
+an API call does not need them on screen.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from demo import session
+from demo.backends import Backends
+
+
+def _encode_api(backends: Backends):
+    def encode(image_path: str, bpp: float, description: str, maps_json: str, decoder_hint: str) -> tuple[str, dict]:
+        """Encode an image at `bpp`; `description` in the manual format (empty: none),
+        `maps_json` {item: 8×8 rows of 0/1} (empty: CLIP Surgery when available, else none)."""
+        from demo.ui import _error_boundary
+
+        @_error_boundary
+        def run() -> tuple[str, dict]:
+            if not image_path:
+                raise gr.Error("no image given")
+            with Image.open(image_path) as im:
+                image = im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+            desc = session.read_text(description or "")
+            names = [it.name for it in desc.items] if desc else []
+            grids = session.parse_maps_json(maps_json, names) if names else None
+            if grids is None and names and backends.clip is not None:
+                grids = backends.clip.grids(image.convert("RGB"), names, size=session.MAP_SIZE[0], threshold=0.35)
+            enc = session.encode(image, float(bpp), desc, grids, decoder_hint or "restore")
+            folder = Path(tempfile.mkdtemp(prefix="misc-api-"))
+            path = folder / f"{Path(image_path).stem}.misc"
+            path.write_bytes(enc.result.data)
+            info: dict[str, Any] = dict(enc.info)
+            info.update(
+                target_bpp=float(bpp), target_bytes=enc.target_bytes, notes=enc.result.notes,
+                description=enc.description.to_dict() if enc.description else None,
+                maps=[g.astype(int).tolist() for g in enc.grids] if enc.grids else None,
+            )
+            return str(path), info
+
+        return run()
+
+    return encode
+
+
+def _decode_api(backends: Backends):
+    def decode(misc_path: str, decoder: str) -> tuple[Image.Image, dict]:
+        """Decode a .misc file with `decoder` (auto | restore | bicubic | diffusion)."""
+        from demo.ui import _error_boundary
+
+        @_error_boundary
+        def run() -> tuple[Image.Image, dict]:
+            if not misc_path:
+                raise gr.Error("no .misc file given")
+            data = Path(misc_path).read_bytes()
+            out = session.decode(data, decoder or "auto", backends)
+            lay = out.layers
+            info = {
+                "decoder": out.decoder,
+                "metadata": {k: v for k, v in out.metadata.items() if isinstance(v, str | int | float | bool | list)},
+                "width": lay.width, "height": lay.height, "bytes": len(data),
+                "bpp": 8 * len(data) / (lay.width * lay.height),
+                "description": lay.description.to_dict() if lay.description else None,
+                "maps": [g.astype(int).tolist() for g in lay.maps] if lay.maps else None,
+            }
+            return out.image, info
+
+        return run()
+
+    return decode
+
+
+def register_api(backends: Backends) -> None:
+    """Hidden components + two events named "encode" and "decode"."""
+    with gr.Row(visible=False):
+        img = gr.Image(type="filepath", label="image")
+        bpp = gr.Number(value=0.02, label="bpp")
+        text = gr.Textbox(label="description")
+        maps = gr.Textbox(label="maps_json")
+        hint = gr.Textbox(value="restore", label="decoder_hint")
+        misc_out = gr.File(label="misc file")
+        info_out = gr.JSON(label="info")
+        misc_in = gr.File(label="misc file", type="filepath")
+        dec = gr.Textbox(value="auto", label="decoder")
+        png_out = gr.Image(type="pil", format="png", label="decoded image")
+        dinfo_out = gr.JSON(label="decode info")
+        enc_btn = gr.Button("encode")
+        dec_btn = gr.Button("decode")
+    enc_btn.click(_encode_api(backends), [img, bpp, text, maps, hint], [misc_out, info_out], api_name="encode")
+    dec_btn.click(_decode_api(backends), [misc_in, dec], [png_out, dinfo_out], api_name="decode")

@@ -1,0 +1,114 @@
+"""The demo's named endpoints ("encode", "decode") through gradio_client on a launched app.
+
+Offline backends only: the manual description, painted maps, Real-ESRGAN and bicubic.
+Small images (128×128) keep it quick.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec import pipeline
+from demo.figures import budget_parts
+
+DESCRIPTION = "astronaut: woman in an orange suit\nflag: stars and stripes\n\nA portrait of an astronaut."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from gradio_client import Client
+
+    import app
+    from study.config import StudyConfig
+
+    tmp = tmp_path_factory.mktemp("demo_api")
+    blocks = app.build_app(StudyConfig(db_url=str(tmp / "study.db"), stimuli_dir=tmp / "stim"))
+    port = _free_port()
+    kw = app.launch_kwargs("127.0.0.1", port)
+    blocks.queue().launch(prevent_thread_lock=True, quiet=True, **kw)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        blocks.close()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from demo.examples import example_image
+
+    path = tmp_path_factory.mktemp("photo") / "astronaut128.png"
+    example_image("astronaut").resize((128, 128), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def _maps() -> str:
+    a = np.zeros((8, 8), int)
+    a[1:8, 1:6] = 1
+    f = np.zeros((8, 8), int)
+    f[0:3, 5:8] = 1
+    return json.dumps({"astronaut": a.tolist(), "flag": f.tolist()})
+
+
+def test_encode_then_decode_endpoints(client, photo: Path) -> None:  # noqa: ANN001
+    from gradio_client import handle_file
+
+    misc_path, info = client.predict(handle_file(str(photo)), 0.05, DESCRIPTION, _maps(), "restore",
+                                     api_name="/encode")
+    data = Path(misc_path).read_bytes()
+    assert misc_path.endswith(".misc")
+    assert len(data) == info["total_bytes"] <= pipeline.budget_bytes(128, 128, 0.05) == info["target_bytes"]
+    assert sum(p[3] for p in budget_parts(info)) == len(data)  # the bar adds up to the file
+    assert {"pixel_av1", "text", "maps"} <= set(info["sections"])
+    assert [i["name"] for i in info["description"]["items"]] == ["astronaut", "flag"]
+    # What the endpoint says is what the file holds.
+    layers = pipeline.read_layers(data)
+    assert [i.name for i in layers.description.items] == ["astronaut", "flag"]
+    assert np.array_equal(layers.maps[0].astype(int), np.array(json.loads(_maps())["astronaut"]))
+
+    for decoder in ("bicubic", "restore"):
+        png, dinfo = client.predict(handle_file(misc_path), decoder, api_name="/decode")
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size == (128, 128)
+        assert dinfo["decoder"].startswith(decoder)
+        assert dinfo["bytes"] == len(data)
+        assert dinfo["description"]["overall"] == "A portrait of an astronaut."
+    # The demo decodes exactly as the codec does.
+    direct = pipeline.decode(data, "bicubic").image
+    png, _ = client.predict(handle_file(misc_path), "bicubic", api_name="/decode")
+    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), np.asarray(direct))
+
+
+def test_encode_without_semantic_layer(client, photo: Path) -> None:  # noqa: ANN001
+    from gradio_client import handle_file
+
+    misc_path, info = client.predict(handle_file(str(photo)), 0.03, "", "", "bicubic", api_name="/encode")
+    assert set(info["sections"]) == {"pixel_av1"}
+    assert info["description"] is None and info["maps"] is None
+    assert any("no semantic layer" in n for n in info["notes"])
+
+
+def test_errors_are_readable(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match="smallest file"):
+        client.predict(handle_file(str(photo)), 0.0005, "", "", "restore", api_name="/encode")
+    bad = tmp_path / "bad.misc"
+    bad.write_bytes(b"not a misc file at all")
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(bad)), "bicubic", api_name="/decode")
+    assert "Traceback" not in str(err.value)
+    assert "misc" in str(err.value).lower() or "file" in str(err.value).lower()
+    with pytest.raises(Exception, match="maps for"):
+        client.predict(handle_file(str(photo)), 0.05, DESCRIPTION, "[[[1]]]", "restore", api_name="/encode")
