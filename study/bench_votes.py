@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import tempfile
 import threading
@@ -38,6 +39,7 @@ class WorkerResult:
     replays_refused: int
     unexpected_errors: list[str]
     seconds: float
+    cpu_seconds: float = 0.0  # process CPU time while voting (all threads)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class BenchResult:
     duplicated: int
     unexpected_errors: int
     database: str
+    cpu_seconds: float  # summed over processes: votes / cpu_seconds is the rate per busy core
+    load_average: float  # 1-minute load of the machine at the end (others' work slows the rate)
 
 
 def _rater_loop(service: StudyService, study_id: int, sessions: int, replay_every: int, seed: int,
@@ -88,12 +92,12 @@ def worker(db_url: str, study_id: int, threads: int, sessions: int, replay_every
                                                      results[i])) for i in range(threads)]
     while time.time() < start_at:
         time.sleep(0.005)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    total = WorkerResult([], 0, [], time.perf_counter() - t0)
+    total = WorkerResult([], 0, [], time.perf_counter() - t0, time.process_time() - c0)
     for r in results:
         total.accepted += r.accepted
         total.replays_refused += r.replays_refused
@@ -117,13 +121,11 @@ def run_bench(workdir: Path, processes: int = 4, threads: int = 8, sessions: int
     service.set_status(study_id, "open")
     start_at = time.time() + 1.0 + 0.5 * processes
     jobs = [(config.db_url, study_id, threads, sessions, replay_every, p + 1, start_at) for p in range(processes)]
-    t0 = time.perf_counter()
     if processes == 1:
         results = [worker(*jobs[0])]
     else:
         with mp.get_context("spawn").Pool(processes) as pool:
             results = pool.map(_worker_entry, jobs)
-    wall = time.perf_counter() - t0 - max(0.0, start_at - time.time())
     accepted = [a for r in results for a in r.accepted]
     seconds = max(r.seconds for r in results)
     with db.read() as s:
@@ -133,11 +135,11 @@ def run_bench(workdir: Path, processes: int = 4, threads: int = 8, sessions: int
     duplicated = len(ids) - len(set(ids)) + max(0, len(stored) - len(set(ids)))
     errors = [e for r in results for e in r.unexpected_errors]
     db.dispose()
-    del wall
     return BenchResult(processes, threads, len(accepted), sum(r.replays_refused for r in results), seconds,
                        len(accepted) / seconds if seconds > 0 else 0.0, len(stored), lost, duplicated, len(errors),
                        "sqlite" if config.db_url.startswith(("sqlite", "/", ".")) or "://" not in config.db_url
-                       else config.db_url.split(":")[0])
+                       else config.db_url.split(":")[0], sum(r.cpu_seconds for r in results),
+                       os.getloadavg()[0])
 
 
 def main() -> None:

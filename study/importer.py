@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 

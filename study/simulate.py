@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy.stats import spearmanr
-
 from sqlalchemy import select
 
 from db import Assignment, Database, Rater
-from study.analysis import Analysis, analyze
+from study.analysis import Analysis, ScoreRow, analyze
 from study.config import StudyConfig
 from study.importer import StudyOptions, import_manifest
 from study.service import StudyService
@@ -60,12 +59,14 @@ class SimulationResult:
         return {s.rater for s in self.analysis.screening if s.flagged}
 
     def table(self) -> str:
+        def cell(r: ScoreRow | None) -> str:
+            return f"{r.score:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if r else "–"
+
         est = {m: {r.item: r for r in self.analysis.scores if r.level == "condition" and r.model == m}
                for m in ("bt-davidson", "thurstone-v")}
         lines = ["| condition | true | BT–Davidson [95% CI] | Thurstone V, JOD [95% CI] |", "|---|---|---|---|"]
         for c in sorted(self.true_condition, key=lambda k: -self.true_condition[k]):
             bt, th = est["bt-davidson"].get(c), est["thurstone-v"].get(c)
-            cell = (lambda r: f"{r.score:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if r else "–")
             lines.append(f"| {c} | {self.true_condition[c]:+.2f} | {cell(bt)} | {cell(th)} |")
         lines.append("")
         lines.append(f"votes {self.votes}; SRCC true vs estimated — per condition: "
@@ -183,11 +184,11 @@ def main() -> None:
         res = run(spec, Path(d), bootstrap_samples=args.bootstrap)
     print(res.table())
     print()
-    print("| metric | level | n | SRCC [95% CI] | KRCC | PLCC (logistic-5) [95% CI] |")
-    print("|---|---|---|---|---|---|")
+    print("| metric | level | n | SRCC [95% CI] | KRCC | PLCC after fit [95% CI] | fit |")
+    print("|---|---|---|---|---|---|---|")
     for c in res.analysis.correlations:
         print(f"| {c.metric} | {c.level} | {c.n} | {c.srcc:.3f} [{c.srcc_ci[0]:.2f}, {c.srcc_ci[1]:.2f}] | "
-              f"{c.krcc:.3f} | {c.plcc:.3f} [{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}] |")
+              f"{c.krcc:.3f} | {c.plcc:.3f} [{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}] | {c.fit.kind} |")
 
 
 if __name__ == "__main__":

@@ -131,18 +131,22 @@ def _study_tab(service: StudyService) -> None:
                     gr.update(visible=False), _image(view.left_path), _image(view.right_path),
                     _progress_md(view), note)
 
+        def stay(note: str) -> tuple[Any, ...]:
+            return (*(gr.update() for _ in outputs[:-1]), f"⚠️ {note}")
+
         def begin(study_id: str | None, agreed: bool, a: str, v: str, d: str) -> tuple[Any, ...]:
             if not agreed:
-                raise gr.Error("Please tick the consent box to take part.")
+                return stay("Please tick the consent box to take part.")
             if not study_id:
-                raise gr.Error("No study is open at the moment.")
+                return stay("No study is open at the moment.")
             try:
                 tok = service.start_session(int(study_id), {"age_range": a, "vision": v, "display": d})
                 return show(tok, service.next_pair(tok))
             except (StudyError, ValueError) as e:
-                raise gr.Error(str(e)) from None
+                return stay(str(e))
 
-        start.click(begin, [study_dd, agree, age, vision, display], outputs, api_name="study_start")
+        start.click(begin, [study_dd, agree, age, vision, display], outputs, api_name="study_start",
+                    show_progress="minimal")
 
         def vote(choice: str):  # noqa: ANN202
             def handler(tok: str, aid: int, t0: float, ctime: str) -> tuple[Any, ...]:
@@ -168,7 +172,7 @@ def _study_tab(service: StudyService) -> None:
         inputs = [token, assignment, shown_at, client_time]
         for btn, choice in ((btn_a, "left"), (btn_t, "tie"), (btn_b, "right")):
             btn.click(vote(choice), inputs, outputs, js=stamp, api_name=f"study_vote_{choice}",
-                      concurrency_limit=None)
+                      concurrency_limit=None, show_progress="minimal")
 
 
 # ---- admin tab ---------------------------------------------------------------------------
