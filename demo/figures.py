@@ -66,10 +66,9 @@ def budget_bar(info: dict, target_bytes: int | None = None) -> Image.Image:
     ax.set_xlim(0, limit * 1.02)
     ax.set_ylim(-0.5, 0.6)
     ax.set_yticks([])
-    ax.set_xlabel("bytes")
     ax.set_title(f"{total} bytes = {8 * total} bits = {info['bpp']:.5f} bpp "
                  f"({info['width']}×{info['height']})", fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -128,13 +127,14 @@ def overlay_maps(
         ye, xe = (np.arange(rows + 1) * h) // rows, (np.arange(cols + 1) * w) // cols
         for r, c in zip(*np.nonzero(g), strict=True):
             draw.rectangle([xe[c] + 1, ye[r] + 1, xe[c + 1] - 2, ye[r + 1] - 2], outline=colour, width=3)
-    font = _font(max(12, h // 28))
-    y = 4
-    for i, name in enumerate(names):
+    # The legend sits at the bottom left: Gradio puts the component's label over the top left.
+    font = _font(max(12, h // 26))
+    y = h - 6
+    for i in reversed(range(len(names))):
         colour = ITEM_COLOURS[i % len(ITEM_COLOURS)]
-        label = f"{'> ' if i == selected else ''}{i + 1}. {name}"
-        box = draw.textbbox((6, y), label, font=font)
-        draw.rectangle([box[0] - 3, box[1] - 2, box[2] + 3, box[3] + 2], fill=(0, 0, 0))
-        draw.text((6, y), label, fill=colour, font=font)
-        y = box[3] + 6
+        label = f"{'> ' if i == selected else ''}{i + 1}. {names[i]}"
+        box = draw.textbbox((0, 0), label, font=font)
+        y -= box[3] - box[1] + 8
+        draw.rectangle([4, y - 2, 4 + box[2] - box[0] + 8, y + box[3] - box[1] + 4], fill=(0, 0, 0))
+        draw.text((8 - box[0], y - box[1] + 1), label, fill=colour, font=font)
     return pic

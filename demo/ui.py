@@ -123,6 +123,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         painted = gr.State({})  # item name → 8×8 grid of 0/1, as painted or as CLIP made it
         data_state = gr.State(None)  # the current .misc bytes
         orig_state = gr.State(None)  # the image those bytes were made from
+        decoded_state = gr.State(None)  # the last session.Decoded
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"], format="png",
@@ -161,7 +162,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         metrics_df = gr.Dataframe(label="Same file size: MISC vs classical codecs (scored against the original)",
                                   interactive=False, wrap=True, elem_id="demo-metrics")
         gallery = gr.Gallery(label="Classical codecs at the same file size", format="png", columns=3,
-                             height=300, elem_id="demo-gallery")
+                             height=380, object_fit="contain", elem_id="demo-gallery")
         dec_info = gr.Markdown(elem_id="demo-decode-info")
         with gr.Accordion("Decode a .misc file of your own", open=False):
             upload = gr.File(label="Upload a .misc file", file_types=[".misc"], type="binary",
@@ -224,17 +225,16 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             if enc.grids is not None and enc.description is not None:
                 new_pt.update(session.grids_to_json(names, enc.grids))
             sel = names[0] if names else None
-            stem = "image"
             return (
                 gr.update(value=new_txt),
-                gr.update(value="manual"),  # the next Encode reads the (edited) text
+                gr.update(value="manual" if enc.description else spec),  # next Encode reads the edited text
                 gr.update(value="painted"),  # ... and the (edited) cells
                 gr.update(choices=names, value=sel),
                 _overlay(image, names, new_pt, sel),
                 new_pt,
                 budget_bar(enc.info, enc.target_bytes),
                 _encode_report(enc),
-                _file_for(enc.result.data, stem),
+                _file_for(enc.result.data, f"image-{enc.result.nbytes}B"),
                 enc.result.data,
                 image.convert("RGB"),
             )
@@ -243,17 +243,18 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         def do_decode(data, original, dec, progress=gr.Progress()):
             if data is None:
                 raise gr.Error("Encode an image first (or upload a .misc file below).")
-            p = _progress(progress)
-            out = session.decode(data, dec, backends, session.sub(p, 0.0, 0.5))
-            cmp = session.compare(original, out, len(data), backends, session.sub(p, 0.5, 1.0))
+            out = session.decode(data, dec, backends, _progress(progress))
+            before = original if original is not None else out.upsampled
+            return (before, out.image), out.upsampled, _decode_report(out, len(data)), out
+
+        @_error_boundary
+        def do_compare(decoded, data, original, progress=gr.Progress()):
+            """Second step of Decode: classical codecs at the same size and the metrics."""
+            if decoded is None or data is None or original is None:
+                return gr.skip(), gr.skip()
+            cmp = session.compare(original, decoded, len(data), backends, _progress(progress))
             heads, rows = session.table(cmp)
-            return (
-                (original, out.image),
-                out.upsampled,
-                pd.DataFrame(rows, columns=heads),
-                cmp.images,
-                _decode_report(out, len(data)),
-            )
+            return pd.DataFrame(rows, columns=heads), cmp.images
 
         @_error_boundary
         def do_decode_upload(blob, dec, progress=gr.Progress()):
@@ -295,8 +296,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             [text, describer, maps_src, item_sel, map_img, painted, budget, enc_info, misc_file, data_state,
              orig_state], **hide,
         )
-        decode_btn.click(do_decode, [data_state, orig_state, decoder],
-                         [slider, pixel_img, metrics_df, gallery, dec_info], **hide)
+        decode_btn.click(do_decode, [data_state, orig_state, decoder], [slider, pixel_img, dec_info, decoded_state],
+                         **hide).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, gallery],
+                                         **hide)
         upload_btn.click(
             do_decode_upload, [upload, decoder],
             [slider, pixel_img, metrics_df, gallery, dec_info, text, describer, item_sel, map_img, painted,

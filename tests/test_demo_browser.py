@@ -1,0 +1,108 @@
+"""The Demo tab in headless Chromium: example → description + painted cells → Encode →
+bit budget → Decode → reconstruction, comparison table. Offline backends only.
+
+Screenshots: test-output/demo_encoded.png, test-output/demo_decoded.png. The click-to-result
+times of the 512×512 example are written to test-output/demo_timing.json.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parents[1] / "test-output"
+DESCRIPTION = ("astronaut: woman in an orange space suit\nflag: stars and stripes behind her\n\n"
+               "Portrait of a smiling astronaut holding a helmet, an American flag behind her.")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def url(tmp_path: Path):  # noqa: ANN201
+    import app
+    from study.config import StudyConfig
+
+    blocks = app.build_app(StudyConfig(db_url=str(tmp_path / "study.db"), stimuli_dir=tmp_path / "stim"))
+    port = _free_port()
+    blocks.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs("127.0.0.1", port))
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        blocks.close()
+
+
+def test_example_through_encode_and_decode(url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    OUT.mkdir(exist_ok=True)
+    timing: dict[str, float] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                          "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        expect(page.locator("#demo-encode")).to_be_visible(timeout=60000)
+        # The status panel says what runs here and what does not.
+        page.get_by_text("Backends: which are active").click()
+        expect(page.locator("#demo-status")).to_contain_text("decoder restore", timeout=20000)
+        expect(page.locator("#demo-status")).to_contain_text("MISC_SD_MODEL")
+
+        # The astronaut example (512×512), a description typed by hand.
+        page.locator("#demo-examples .gallery-item").first.click()
+        expect(page.locator("#demo-input img")).to_be_visible(timeout=20000)
+        page.locator("#demo-text textarea").fill(DESCRIPTION)
+        expect(page.locator("#demo-item")).to_contain_text("flag", timeout=20000)
+        # Paint the first item's map: click three cells on the map picture.
+        maps = page.locator("#demo-maps img")
+        expect(maps).to_be_visible(timeout=20000)
+        before = maps.get_attribute("src")
+        box = maps.bounding_box()
+        assert box is not None
+        for fx, fy in ((0.3, 0.6), (0.45, 0.6), (0.45, 0.8)):
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(700)
+        expect(maps).not_to_have_attribute("src", before or "", timeout=20000)
+
+        t0 = time.perf_counter()
+        page.locator("#demo-encode").click()
+        expect(page.locator("#demo-budget img")).to_be_visible(timeout=180000)
+        expect(page.locator("#demo-encode-info")).to_contain_text("bytes", timeout=30000)
+        timing["encode_click_to_result_s"] = time.perf_counter() - t0
+        info = page.locator("#demo-encode-info").inner_text()
+        assert "Item maps in the file: yes" in info, info
+        assert "astronaut" in info
+        expect(page.locator("#demo-file")).to_contain_text(".misc")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(OUT / "demo_encoded.png"), full_page=True)
+
+        t0 = time.perf_counter()
+        page.locator("#demo-decode").click()
+        expect(page.locator("#demo-slider img").first).to_be_visible(timeout=180000)
+        expect(page.locator("#demo-decode-info")).to_contain_text("Decoded", timeout=30000)
+        timing["decode_click_to_reconstruction_s"] = time.perf_counter() - t0
+        expect(page.locator("#demo-metrics")).to_contain_text("WEBP", timeout=300000)
+        timing["decode_click_to_comparison_s"] = time.perf_counter() - t0
+        table = page.locator("#demo-metrics").inner_text()
+        for word in ("MISC", "JPEG", "PSNR", "LPIPS", "DISTS"):
+            assert word in table, table
+        expect(page.locator("#demo-pixel img")).to_be_visible()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(OUT / "demo_decoded.png"), full_page=True)
+        browser.close()
+    (OUT / "demo_timing.json").write_text(json.dumps(timing, indent=2))
+    assert (OUT / "demo_decoded.png").stat().st_size > 50_000
