@@ -91,7 +91,8 @@ def _study_tab(service: StudyService) -> None:
         shown_at = gr.State(0.0)
         with gr.Column(visible=True, elem_id="study-consent") as consent_col:
             gr.Markdown(CONSENT_TEXT)
-            study_dd = gr.Dropdown(label="Study", choices=[], interactive=True, elem_id="study-select")
+            study_dd = gr.Dropdown(label="Study", choices=[], interactive=True, elem_id="study-select",
+                                   allow_custom_value=True)  # ids are checked by the service
             with gr.Row():
                 age = gr.Dropdown(AGE, value="", label="Age (optional)")
                 vision = gr.Dropdown(VISION, value="", label="Vision (optional)")
@@ -197,6 +198,8 @@ def _admin_tab(service: StudyService, config: StudyConfig) -> None:
                     return fn(*args)
                 except StudyError as e:
                     raise gr.Error(f"{type(e).__name__}: {e}") from None
+                except ValueError as e:  # e.g. a study id that is not a number
+                    raise gr.Error(f"bad input: {e}") from None
             wrapper.__name__ = fn.__name__
             return wrapper
 
@@ -218,7 +221,7 @@ def _admin_tab(service: StudyService, config: StudyConfig) -> None:
             create_up = gr.Button("Create from upload", elem_id="admin-create-upload")
 
         with gr.Row():
-            study_dd = gr.Dropdown(label="Study", choices=[], elem_id="admin-study")
+            study_dd = gr.Dropdown(label="Study", choices=[], elem_id="admin-study", allow_custom_value=True)
             refresh = gr.Button("Refresh", size="sm")
             open_b = gr.Button("Open", size="sm", elem_id="admin-open")
             close_b = gr.Button("Close", size="sm", elem_id="admin-close")

@@ -161,3 +161,21 @@ def test_rater_session_and_admin_results(app) -> None:  # noqa: ANN001
     assert all(v.response_ms > 0 for v in mine)
     assert all(v.client_time is not None for v in mine)  # stamped by the page's js
     assert os.path.getsize(OUT / "study_rater.png") > 10_000
+
+
+def test_http_api_refuses_wrong_password_and_missing_consent(app) -> None:  # noqa: ANN001
+    """The same endpoints through gradio_client: nothing is stored by refused calls."""
+    from gradio_client import Client
+
+    url, service, sid = app
+    before = len(service.votes(sid))
+    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    with pytest.raises(Exception, match="wrong admin password"):
+        client.predict("not-the-password", str(sid), api_name="/admin_open")
+    with pytest.raises(Exception, match="wrong admin password"):
+        client.predict("", str(sid), True, api_name="/admin_analyse")
+    result = client.predict(str(sid), False, "", "", "", api_name="/study_start")
+    assert "consent" in str(result[-1])
+    status = client.predict("letmein", str(sid), api_name="/admin_refresh")
+    assert "browser study" in str(status[-1])
+    assert len(service.votes(sid)) == before
