@@ -214,3 +214,17 @@ def test_config_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("MISC_ADMIN_PASSWORD", "pw")
     assert StudyConfig.from_env().admin_password == "pw"
     assert isinstance(StudyService(Database(c.db_url)), StudyService)
+
+
+def test_bench_manifest_extra_keys_are_ignored(tmp_path: Path) -> None:
+    """bench/run.py adds id, bytes, source_path and a references list: all accepted."""
+    def extra(d: dict) -> None:
+        for i, row in enumerate(d["stimuli"]):
+            row.update(id=f"s{i}", bytes=123, source_path="/elsewhere/x.png")
+        d["references"] = [{"id": "src0/reference", "source_id": "src0", "codec": "reference", "path": "src0.png"}]
+
+    config = make_config(tmp_path)
+    db = Database(config.db_url)
+    sid = import_manifest(db, _rewrite(write_images_manifest(tmp_path / "bench"), extra), config)
+    assert _counts(db)[1] == 9 + 6  # 9 test stimuli, reference + degraded for 3 sources
+    assert sid == 1
