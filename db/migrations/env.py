@@ -28,7 +28,8 @@ def run_migrations_online() -> None:
         return
     from db.engine import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///data/study.db")
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url or "sqlite:///data/study.db")
     with engine.begin() as conn:
         _run(conn)
 
