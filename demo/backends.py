@@ -24,12 +24,14 @@ HOW_TO = {
           "(e.g. `Qwen/Qwen2.5-VL-3B-Instruct`, `llava-hf/llava-1.5-7b-hf`); weights download from the hub on "
           "first use unless `HF_HUB_OFFLINE=1`",
     "clip": "CLIP Surgery uses open_clip `ViT-B-16` with `openai` weights (MISC's choice); they download from "
-            "the Hugging Face hub on first use, or set `MISC_CLIP_PRETRAINED` to a local checkpoint file. "
+            "the Hugging Face hub on first use (then cached), or set `MISC_SURGERY_PRETRAINED` to a local "
+            "checkpoint file (`MISC_SURGERY_MODEL` picks another open_clip architecture). "
             "Without them, paint the maps by clicking cells",
     "diffusion": "set `MISC_SD_MODEL` (default `stable-diffusion-v1-5/stable-diffusion-v1-5`) and "
                  "`MISC_CONTROLNET_MODEL` (default `lllyasviel/control_v11f1e_sd15_tile`) to local "
                  "directories, or fill the HF cache with those two repositories; a GPU is strongly advised",
-    "semantic": "CLIP-I / CLIP-T need open_clip `ViT-B-32` `openai` weights (hub access once, then cached)",
+    "semantic": "CLIP-I / CLIP-T need open_clip `ViT-B-32` `openai` weights (hub access once, then cached), "
+                "or `MISC_CLIP_MODEL` / `MISC_CLIP_PRETRAINED` (a local checkpoint file)",
 }
 
 DESCRIBER_LABELS = {
@@ -62,8 +64,9 @@ class Backends:
         try:
             from codec.maps import ClipSurgery
 
-            pretrained = os.environ.get("MISC_CLIP_PRETRAINED") or self.clip_pretrained
-            self._clip = ClipSurgery.from_pretrained(self.clip_model, pretrained, device="cpu")
+            model = os.environ.get("MISC_SURGERY_MODEL") or self.clip_model
+            pretrained = os.environ.get("MISC_SURGERY_PRETRAINED") or self.clip_pretrained
+            self._clip = ClipSurgery.from_pretrained(model, pretrained)
             self._clip_state, self._clip_reason = "ok", f"{self._clip.model_id}"
         except Exception as exc:  # ModelUnavailableError, or anything open_clip raises
             self._clip_state, self._clip_reason = "unavailable", str(exc).splitlines()[0][:300]
@@ -79,6 +82,11 @@ class Backends:
         t = threading.Thread(target=self.warm_up, name="misc-demo-warm-up", daemon=True)
         t.start()
         return t
+
+    def set_clip(self, clip: Any, reason: str = "") -> None:
+        """Use an already built ClipSurgery (e.g. from a local checkpoint, or a test's tiny model)."""
+        self._clip, self._clip_state = clip, "ok"
+        self._clip_reason = reason or getattr(clip, "model_id", "CLIP Surgery")
 
     @property
     def clip(self) -> Any:

@@ -112,3 +112,44 @@ def test_errors_are_readable(client, photo: Path, tmp_path: Path) -> None:  # no
     assert "misc" in str(err.value).lower() or "file" in str(err.value).lower()
     with pytest.raises(Exception, match="maps for"):
         client.predict(handle_file(str(photo)), 0.05, DESCRIPTION, "[[[1]]]", "restore", api_name="/encode")
+
+
+@pytest.fixture(scope="module")
+def clip_client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """An app whose CLIP Surgery is a tiny random open_clip model: plumbing, not map quality."""
+    import open_clip
+    from gradio_client import Client
+
+    import app
+    from codec.maps import ClipSurgery
+    from demo.backends import Backends
+    from study.config import StudyConfig
+
+    model = open_clip.CLIP(embed_dim=32, vision_cfg=dict(image_size=64, layers=3, width=64, patch_size=16,
+                                                         head_width=32),
+                           text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)).eval()
+    backends = Backends()
+    backends.set_clip(ClipSurgery(model, open_clip.get_tokenizer("ViT-B-16"), name="tiny-random", device="cpu"))
+    tmp = tmp_path_factory.mktemp("demo_api_clip")
+    blocks = app.build_app(StudyConfig(db_url=str(tmp / "study.db"), stimuli_dir=tmp / "stim"), backends=backends)
+    port = _free_port()
+    blocks.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs("127.0.0.1", port))
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False), backends
+    finally:
+        blocks.close()
+
+
+def test_encode_with_clip_surgery_maps(clip_client, photo: Path) -> None:  # noqa: ANN001
+    from gradio_client import handle_file
+
+    client, backends = clip_client
+    assert "clip-surgery/tiny-random" in backends.status_markdown()
+    misc_path, info = client.predict(handle_file(str(photo)), 0.05, DESCRIPTION, "", "restore", api_name="/encode")
+    # No painted maps given: the maps come from CLIP Surgery, exactly as the codec makes them.
+    expected = backends.clip.grids(Image.open(photo).convert("RGB"), ["astronaut", "flag"], size=8, threshold=0.35)
+    if any(g.any() for g in expected):
+        assert [np.asarray(g, bool).tolist() for g in info["maps"]] == [g.tolist() for g in expected]
+        assert "maps" in info["sections"]
+    else:  # a random model may light no cell at all: then the file has no map layer
+        assert info["maps"] is None
