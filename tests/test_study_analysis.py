@@ -128,3 +128,10 @@ def test_exports_pwcmp_format_and_scores(tmp_path: Path) -> None:
     assert "bt-davidson" in scores_csv(a)
     data = json.loads(analysis_json(a))
     assert data["votes_used"] == 18 - len(golden)
+    # The admin excludes one rater: their votes leave the analysis, and stay in the export.
+    first = int(rows[0]["observer"])
+    service.set_excluded(sid, first, True)
+    b = analyze(service, sid, exclude_flagged=False, bootstrap_samples=5, correlation_samples=5)
+    mine = sum(1 for r in rows if int(r["observer"]) == first and r["is_golden"] == "0")
+    assert first in b.excluded_raters and b.votes_used == a.votes_used - mine
+    assert len(votes_pwcmp_csv(service, sid).splitlines()) == 19
