@@ -177,7 +177,7 @@ def table(rows_path: Path) -> str:
     return "\n".join(lines)
 
 
-def tiny_diffusion(size: int = 64, steps: tuple[int, ...] = (4, 20), repeats: int = 3) -> str:
+def tiny_diffusion(size: int = 64, steps: tuple[int, ...] = (20,), repeats: int = 3) -> str:
     """Decode time of the diffusion decoder with tiny RANDOM-weight components (plumbing only)."""
     import numpy as np
     import torch
@@ -271,10 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--limit", type=int, default=None)
     t = sub.add_parser("table")
     t.add_argument("rows", type=Path)
-    sub.add_parser("tiny-diffusion")
+    td = sub.add_parser("tiny-diffusion")
+    td.add_argument("--steps", type=int, nargs="+", default=[20])
+    td.add_argument("--repeats", type=int, default=3)
     m = sub.add_parser("memory")
     m.add_argument("--image", type=Path, default=KODAK / "kodim01.png")
     m.add_argument("--bpp", type=float, default=0.01)
+    m.add_argument("--factor", type=float, default=4)
     a = p.parse_args(argv)
     if a.cmd == "kodak":
         rows = run_kodak(a.folder, a.out, a.limit)
@@ -282,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "table":
         print(table(a.rows))
     elif a.cmd == "memory":
-        print(fresh_process_memory(a.image, a.bpp))
+        print(fresh_process_memory(a.image, a.bpp, (a.factor,)))
     else:
-        print(tiny_diffusion())
+        print(tiny_diffusion(steps=tuple(a.steps), repeats=a.repeats))
     return 0
 
 

@@ -28,6 +28,7 @@ from PIL import Image
 from ..records import DecodedLayers, DecodeResult, Description
 from .base import Progress, color_fix, finish, report, require_lowres, upsample
 from .sd_pipeline import MapGuidedControlNetPipeline, Region
+from .tiny import RANDOM_LABEL
 
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CONTROLNET_MODEL = "lllyasviel/control_v11f1e_sd15_tile"
@@ -207,5 +208,3 @@ class DiffusionDecoder:
             metadata["weights"] = "random (proves the code path, not the quality)"
         return DecodeResult(image=finish(image, layers), decoder=self.name, metadata=metadata)
 
-
-from .tiny import RANDOM_LABEL  # noqa: E402  (label only; tiny.py imports nothing from here)
