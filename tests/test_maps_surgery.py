@@ -146,14 +146,14 @@ def test_feature_surgery_removes_the_redundant_text():
         feature_surgery(img, text[:1])
 
 
-def test_trimmed_text_encoding_equals_encode_text(tiny_model, tokenizer):
+def test_trimmed_text_encoding_equals_encode_text(tiny_model, tokenizer, monkeypatch):
     tok = tokenizer(
         ["a photo of a dog.", "", "a black and white photo of the very small red car in a video game."]
     )
     with torch.no_grad():
-        torch.testing.assert_close(
-            _encode_text(tiny_model, tok), tiny_model.encode_text(tok), rtol=1e-5, atol=1e-6
-        )
+        full = tiny_model.encode_text(tok)
+        monkeypatch.setattr(tiny_model, "encode_text", lambda *a, **k: pytest.fail("trimmed path not taken"))
+        torch.testing.assert_close(_encode_text(tiny_model, tok), full, rtol=1e-5, atol=1e-6)
 
 
 def test_similarity_maps_shapes_range_and_grids(tiny, photo):

@@ -401,7 +401,6 @@ def _encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
         type(model) is open_clip.CLIP
         and getattr(model, "text_pool_type", None) == "argmax"
         and getattr(model, "attn_mask", None) is not None
-        and getattr(model, "text_eos_id", None) is None
     )
     if not exact:
         return model.encode_text(tokens)
