@@ -207,4 +207,3 @@ class DiffusionDecoder:
         if any(RANDOM_LABEL in m for m in self.models):
             metadata["weights"] = "random (proves the code path, not the quality)"
         return DecodeResult(image=finish(image, layers), decoder=self.name, metadata=metadata)
-
