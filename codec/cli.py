@@ -100,7 +100,10 @@ def _decode(args) -> dict:
     tmp = args.output.with_name(args.output.name + ".part")
     result.image.save(tmp, format="PNG")
     os.replace(tmp, args.output)
-    return {"output": str(args.output), "decoder": result.decoder, "size": list(result.image.size)}
+    out = {"output": str(args.output), "decoder": result.decoder, "size": list(result.image.size)}
+    if result.metadata.get("decoder_reason"):
+        out["decoder_reason"] = result.metadata["decoder_reason"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

