@@ -161,8 +161,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                                  interactive=False, elem_id="demo-pixel")
         metrics_df = gr.Dataframe(label="Same file size: MISC vs classical codecs (scored against the original)",
                                   interactive=False, wrap=True, elem_id="demo-metrics")
-        gallery = gr.Gallery(label="Classical codecs at the same file size", format="png", columns=3,
-                             height=380, object_fit="contain", elem_id="demo-gallery")
+        with gr.Row(elem_id="demo-classical"):
+            classical = [gr.Image(label=f"{c.upper()} at the same file size", type="pil", format="png",
+                                  interactive=False, elem_id=f"demo-{c}") for c in session.CLASSICAL]
         dec_info = gr.Markdown(elem_id="demo-decode-info")
         with gr.Accordion("Decode a .misc file of your own", open=False):
             upload = gr.File(label="Upload a .misc file", file_types=[".misc"], type="binary",
@@ -185,7 +186,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 raise gr.Error("Write a description with at least one 'item: detail' line (or Encode with a "
                                "describer) first; then pick an item and click cells.")
             if selected not in names:
-                raise gr.Error("Pick the item to paint first.")
+                selected = names[0]
             x, y = evt.index[0], evt.index[1]
             w, h = image.size
             r, c = cell_at(x, y, w, h, *session.MAP_SIZE)
@@ -193,7 +194,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             grid = np.array(pt.get(selected, session.empty_grid().astype(int).tolist()), bool)
             grid[r, c] = not grid[r, c]
             pt[selected] = grid.astype(int).tolist()
-            return pt, _overlay(image, names, pt, selected)
+            return pt, _overlay(image, names, pt, selected), gr.update(value=selected)
 
         def set_all(value: bool):
             def fn(image, txt, pt, selected):
@@ -251,10 +252,13 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         def do_compare(decoded, data, original, progress=gr.Progress()):
             """Second step of Decode: classical codecs at the same size and the metrics."""
             if decoded is None or data is None or original is None:
-                return gr.skip(), gr.skip()
+                return gr.skip(), *[gr.skip() for _ in classical]
             cmp = session.compare(original, decoded, len(data), backends, _progress(progress))
             heads, rows = session.table(cmp)
-            return pd.DataFrame(rows, columns=heads), cmp.images
+            shown = {cap.split(":")[0]: (img, cap) for img, cap in cmp.images}
+            pictures = [gr.update(value=shown[c.upper()][0], label=shown[c.upper()][1]) if c.upper() in shown
+                        else gr.update(value=None, label=f"{c.upper()}: no file fits") for c in session.CLASSICAL]
+            return pd.DataFrame(rows, columns=heads), *pictures
 
         @_error_boundary
         def do_decode_upload(blob, dec, progress=gr.Progress()):
@@ -271,7 +275,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 (out.upsampled, out.image),
                 out.upsampled,
                 pd.DataFrame([["no original: metrics need the image the file was made from"]], columns=["note"]),
-                [],
+                *[gr.update(value=None) for _ in classical],
                 _decode_report(out, len(data)),
                 gr.update(value=session.description_text(lay.description)),
                 gr.update(value="manual"),
@@ -285,10 +289,11 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
 
         hide = {"api_visibility": "undocumented"}
         image_in.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], **hide)
-        text.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], **hide)
+        text.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], trigger_mode="always_last",
+                    **hide)
         item_sel.change(lambda im, t, pt, s: _overlay(im, _names(t), pt, s), [image_in, text, painted, item_sel],
                         map_img, **hide)
-        map_img.select(toggle, [image_in, text, painted, item_sel], [painted, map_img], **hide)
+        map_img.select(toggle, [image_in, text, painted, item_sel], [painted, map_img, item_sel], **hide)
         clear_btn.click(set_all(False), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         encode_btn.click(
@@ -297,11 +302,11 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
              orig_state], **hide,
         )
         decode_btn.click(do_decode, [data_state, orig_state, decoder], [slider, pixel_img, dec_info, decoded_state],
-                         **hide).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, gallery],
+                         **hide).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, *classical],
                                          **hide)
         upload_btn.click(
             do_decode_upload, [upload, decoder],
-            [slider, pixel_img, metrics_df, gallery, dec_info, text, describer, item_sel, map_img, painted,
+            [slider, pixel_img, metrics_df, *classical, dec_info, text, describer, item_sel, map_img, painted,
              budget, data_state, orig_state], **hide,
         )
         refresh_btn.click(backends.status_markdown, None, status_md, **hide)

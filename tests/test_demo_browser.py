@@ -8,6 +8,7 @@ times of the 512×512 example are written to test-output/demo_timing.json.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ DESCRIPTION = ("astronaut: woman in an orange space suit\nflag: stars and stripe
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.timeout(900),  # a hung browser fails the test instead of the whole run
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
 ]
 
@@ -45,8 +47,17 @@ def url(tmp_path: Path):  # noqa: ANN201
         blocks.close()
 
 
-def test_example_through_encode_and_decode(url: str) -> None:
+def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
+
+    from codec import pipeline
+    from codec.describe import get_describer
+    from demo.examples import example_image
+
+    small = example_image("chelsea").resize((128, 128))
+    desc = get_describer("manual", text="cat: a grey tabby cat\n\nA cat looking up.").describe()
+    misc = tmp_path / "chelsea.misc"
+    misc.write_bytes(pipeline.encode(small, 0.05, description=desc).data)
 
     OUT.mkdir(exist_ok=True)
     timing: dict[str, float] = {}
@@ -62,11 +73,16 @@ def test_example_through_encode_and_decode(url: str) -> None:
         expect(page.locator("#demo-status")).to_contain_text("decoder restore", timeout=20000)
         expect(page.locator("#demo-status")).to_contain_text("MISC_SD_MODEL")
 
+        # Encoding with no image gives a readable message, not a traceback.
+        page.locator("#demo-encode").click()
+        expect(page.get_by_text("Pick an example or upload an image first.").first).to_be_visible(timeout=20000)
+
         # The astronaut example (512×512), a description typed by hand.
         page.locator("#demo-examples .gallery-item").first.click()
         expect(page.locator("#demo-input img")).to_be_visible(timeout=20000)
         page.locator("#demo-text textarea").fill(DESCRIPTION)
         expect(page.locator("#demo-item")).to_contain_text("flag", timeout=20000)
+        expect(page.locator("#demo-item input[type=radio]").first).to_be_checked(timeout=20000)
         # Paint the first item's map: click three cells on the map picture.
         maps = page.locator("#demo-maps img")
         expect(maps).to_be_visible(timeout=20000)
@@ -103,6 +119,15 @@ def test_example_through_encode_and_decode(url: str) -> None:
         expect(page.locator("#demo-pixel img")).to_be_visible()
         page.wait_for_timeout(1000)
         page.screenshot(path=str(OUT / "demo_decoded.png"), full_page=True)
+
+        # A .misc file from elsewhere (the CLI, a colleague) decodes too, with its description.
+        page.get_by_text("Decode a .misc file of your own").click()
+        page.locator("#demo-upload input[type=file]").set_input_files(str(misc))
+        page.locator("#demo-decode-upload").click()
+        expect(page.locator("#demo-decode-info")).to_contain_text("(128×128", timeout=120000)
+        expect(page.locator("#demo-decode-info")).to_contain_text("a grey tabby cat")
+        expect(page.locator("#demo-text textarea")).to_have_value(re.compile("cat: a grey tabby cat"))
+        page.screenshot(path=str(OUT / "demo_uploaded.png"), full_page=True)
         browser.close()
     (OUT / "demo_timing.json").write_text(json.dumps(timing, indent=2))
     assert (OUT / "demo_decoded.png").stat().st_size > 50_000
