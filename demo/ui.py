@@ -177,7 +177,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         def redraw(image, txt, pt, selected):
             names = _names(txt)
             sel = selected if selected in names else (names[0] if names else None)
-            return gr.update(choices=names, value=sel), _overlay(image, names, pt, sel)
+            picture = gr.skip() if image is None else _overlay(image, names, pt, sel)
+            return gr.update(choices=names, value=sel), picture
 
         @_error_boundary
         def toggle(image, txt, pt, selected, evt: gr.SelectData):
@@ -270,20 +271,20 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             lay = out.layers
             names = [it.name for it in lay.description.items] if lay.description else []
             grids = lay.maps or [None] * len(names)
-            pt = session.grids_to_json(names, lay.maps) if lay.maps else {}
+            info = session.pipeline.info(data)
             return (
                 (out.upsampled, out.image),
                 out.upsampled,
                 pd.DataFrame([["no original: metrics need the image the file was made from"]], columns=["note"]),
                 *[gr.update(value=None) for _ in classical],
                 _decode_report(out, len(data)),
-                gr.update(value=session.description_text(lay.description)),
-                gr.update(value="manual"),
-                gr.update(choices=names, value=names[0] if names else None),
-                overlay_maps(out.image, names, grids, 0 if names else None, session.MAP_SIZE),
-                pt,
-                budget_bar(session.pipeline.info(data)),
+                overlay_maps(out.image, names, grids, None, session.MAP_SIZE),
+                budget_bar(info),
+                f"**Uploaded file: {len(data)} bytes = {info['bpp']:.5f} bpp** ({lay.width}×{lay.height}); "
+                f"its maps are drawn over the reconstruction.",
+                None,
                 data,
+                None,
                 None,
             )
 
@@ -291,8 +292,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         image_in.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], **hide)
         text.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], trigger_mode="always_last",
                     **hide)
-        item_sel.change(lambda im, t, pt, s: _overlay(im, _names(t), pt, s), [image_in, text, painted, item_sel],
-                        map_img, **hide)
+        item_sel.change(lambda im, t, pt, s: gr.skip() if im is None else _overlay(im, _names(t), pt, s),
+                        [image_in, text, painted, item_sel], map_img, **hide)
         map_img.select(toggle, [image_in, text, painted, item_sel], [painted, map_img, item_sel], **hide)
         clear_btn.click(set_all(False), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
@@ -306,8 +307,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                                          **hide)
         upload_btn.click(
             do_decode_upload, [upload, decoder],
-            [slider, pixel_img, metrics_df, *classical, dec_info, text, describer, item_sel, map_img, painted,
-             budget, data_state, orig_state], **hide,
+            [slider, pixel_img, metrics_df, *classical, dec_info, map_img, budget, enc_info, misc_file, data_state,
+             orig_state, image_in], **hide,
         )
         refresh_btn.click(backends.status_markdown, None, status_md, **hide)
 
