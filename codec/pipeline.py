@@ -154,10 +154,13 @@ def encode(
     models = [m for m in [_decoder_model(decoder_hint)] if m]
     hint = _rate_hint(decoder_hint)
     smallest = functools.cache(lambda: smallest_payload(rgb))
-    layers = [(description, maps), (description, None), (None, None)]
-    for attempt, (desc_i, maps_i) in enumerate(layers):
-        if attempt and (desc_i, maps_i) == layers[attempt - 1]:
-            continue
+    # What to try, richest first: everything, then without maps, then without text.
+    attempts = [(description, maps)]
+    if maps is not None:
+        attempts.append((description, None))
+    if description is not None:
+        attempts.append((None, None))
+    for desc_i, maps_i in attempts:
         sections, text_models = _semantic_sections(desc_i, maps_i)
         shell = bs.MiscFile(w, h, sections, gray, seed, text_models + models)
         room = pixel_budget(shell, budget)
