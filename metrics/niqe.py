@@ -5,6 +5,8 @@ a 7x7 Gaussian (sigma 7/6, replicate borders), 18 AGGD features per block at two
 (the second after MATLAB's bicubic antialiased imresize by 0.5), NaN-aware mean and
 covariance (nanmean / nancov), and the Mahalanobis-like distance to the LIVE pristine
 model (basicsr's niqe_pris_params.npz, converted from MATLAB's modelparameters.mat).
+MSCN values of flat 7x7 neighbourhoods are exact zeros, as in MATLAB's results (on
+pyiqa's five calibration pairs: within 0.03 of MATLAB, `python -m metrics.validate`).
 Lower is better.
 """
 
@@ -68,6 +70,14 @@ def _scale_features(image: np.ndarray, block: int, window: np.ndarray) -> np.nda
     mu = ndimage.correlate(image, window, mode="nearest")
     sigma = np.sqrt(np.abs(ndimage.correlate(image * image, window, mode="nearest") - mu * mu))
     structdis = (image - mu) / (sigma + 1)
+    # Where the 7x7 neighbourhood is constant, image - mu is exactly 0 in exact arithmetic;
+    # in floating point it is ±1e-14 noise whose sign decides which side of the AGGD fit
+    # it counts on (a quarter of the pixels of an image with flat areas). MATLAB's result
+    # (the published values) counts them as zeros, on neither side.
+    flat = ndimage.maximum_filter(image, size=window.shape, mode="nearest") == ndimage.minimum_filter(
+        image, size=window.shape, mode="nearest"
+    )
+    structdis[flat] = 0.0
     rows, cols = image.shape[0] // block, image.shape[1] // block
     feats = [
         _block_features(structdis[r * block : (r + 1) * block, c * block : (c + 1) * block])
