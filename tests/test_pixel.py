@@ -75,6 +75,17 @@ def test_factor_hint_is_respected_and_falls_back():
     assert not tiny.factors_hint_used and tiny.nbytes <= 40
 
 
+def test_threaded_search_picks_what_the_serial_one_picks(monkeypatch):
+    img = kodak_crop(9, (256, 192))
+    monkeypatch.setenv("MISC_ENCODE_THREADS", "2")
+    threaded = encode_pixels(img, 200)
+    monkeypatch.setenv("MISC_ENCODE_THREADS", "1")
+    serial = encode_pixels(img, 200)
+    assert threaded.payload == serial.payload
+    assert (threaded.factor, threaded.family, threaded.level) == (serial.factor, serial.family, serial.level)
+    assert threaded.candidates_tried == serial.candidates_tried
+
+
 def _png(img: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", **kw)
