@@ -218,7 +218,26 @@ def tiny_diffusion(size: int = 64, steps: tuple[int, ...] = (20,), repeats: int 
                 dec.decode(layers)
                 times.append(time.perf_counter() - t0)
             lines.append(f"| {mode} | {n} | {statistics.median(times):.3f} |")
+    lines.append(_tiny_upscale(layers, steps, repeats))
     return "\n".join(lines)
+
+
+def _tiny_upscale(layers, steps: tuple[int, ...], repeats: int) -> str:  # noqa: ANN001
+    """The x4-upscaler decoder on the same layers, tiny RANDOM weights (maps ignored)."""
+    from codec.decode.tiny import RANDOM_LABEL, tiny_upscaler_components
+    from codec.decode.upscale import UpscaleDecoder
+
+    rows = []
+    for n in steps:
+        dec = UpscaleDecoder.from_components(tiny_upscaler_components(), f"tiny ({RANDOM_LABEL})", steps=n)
+        dec.decode(layers)  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            dec.decode(layers)
+            times.append(time.perf_counter() - t0)
+        rows.append(f"| upscale (x4 upscaler, one prompt) | {n} | {statistics.median(times):.3f} |")
+    return "\n".join(rows)
 
 
 _CHILD = """

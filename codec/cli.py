@@ -42,14 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--map-size", type=int, default=8)
     e.add_argument("--map-threshold", type=float, default=0.35)
     e.add_argument("--decoder", default="auto",
-                   help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | restore | bicubic")
+                   help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | upscale | restore | bicubic")
     e.add_argument("--seed", type=int, default=None)
     e.add_argument("--max-pixels", type=int, default=None)
 
     d = sub.add_parser("decode", help=".misc file -> PNG")
     d.add_argument("input", type=Path)
     d.add_argument("-o", "--output", type=Path, required=True)
-    d.add_argument("--decoder", default="auto", help="auto | diffusion | restore | bicubic")
+    d.add_argument("--decoder", default="auto", help="auto | diffusion | upscale | restore | bicubic")
 
     i = sub.add_parser("info", help="print what a .misc file holds, as JSON")
     i.add_argument("input", type=Path)

@@ -30,6 +30,8 @@ HOW_TO = {
     "diffusion": "set `MISC_SD_MODEL` (default `stable-diffusion-v1-5/stable-diffusion-v1-5`) and "
                  "`MISC_CONTROLNET_MODEL` (default `lllyasviel/control_v11f1e_sd15_tile`) to local "
                  "directories, or fill the HF cache with those two repositories; a GPU is strongly advised",
+    "upscale": "set `MISC_UPSCALER_MODEL` (default `stabilityai/stable-diffusion-x4-upscaler`) to a local "
+               "directory, or fill the HF cache with that repository; a GPU is strongly advised",
     "semantic": "CLIP-I / CLIP-T need open_clip `ViT-B-32` `openai` weights (hub access once, then cached), "
                 "or `MISC_CLIP_MODEL` / `MISC_CLIP_PRETRAINED` (a local checkpoint file)",
 }

@@ -137,6 +137,8 @@ def test_auto_without_diffusion_weights_is_restoration(monkeypatch, photo):
 
 
 def test_rate_hints_cover_every_decoder():
-    assert set(RATE_HINTS) == {"restore", "bicubic", "diffusion"}
+    from codec.decode import NAMES
+
+    assert set(RATE_HINTS) == set(NAMES) - {"auto"}
     for hint in RATE_HINTS.values():
         assert set(hint) <= {"factors", "scorer"}

