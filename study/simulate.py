@@ -115,10 +115,13 @@ def write_manifest(folder: Path, spec: SimulationSpec) -> tuple[Path, dict[str, 
     return path, true_c, true_s
 
 
-def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100) -> SimulationResult:
+def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100, db_url: str | None = None
+        ) -> SimulationResult:
+    """Simulated raters vote through StudyService; ``db_url``: any SQLAlchemy URL (default:
+    a SQLite file in ``workdir``)."""
     rng = np.random.default_rng(spec.seed + 1)
     manifest, true_c, true_s = write_manifest(workdir / "bench", spec)
-    config = StudyConfig(db_url=str(workdir / "study.db"), stimuli_dir=workdir / "stimuli")
+    config = StudyConfig(db_url=db_url or str(workdir / "study.db"), stimuli_dir=workdir / "stimuli")
     db = Database(config.db_url)
     service = StudyService(db, seed=spec.seed)
     study_id = import_manifest(db, manifest, config, options=StudyOptions(
@@ -177,11 +180,12 @@ def main() -> None:
     ap.add_argument("--scheduler", default="active", choices=["active", "balanced"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--db", default=None, help="SQLAlchemy URL of an empty database (default: a fresh SQLite file)")
     args = ap.parse_args()
     spec = SimulationSpec(good_raters=args.good, random_raters=args.random, pairs_per_session=args.pairs,
                           scheduler=args.scheduler, seed=args.seed)
     with tempfile.TemporaryDirectory() as d:
-        res = run(spec, Path(d), bootstrap_samples=args.bootstrap)
+        res = run(spec, Path(d), bootstrap_samples=args.bootstrap, db_url=args.db)
     print(res.table())
     print()
     print("| metric | level | n | SRCC [95% CI] | KRCC | PLCC after fit [95% CI] | fit |")

@@ -42,14 +42,14 @@ def write_images_manifest(folder: Path, sources: int = 3, codecs: int = 3, size:
     return path
 
 
-def make_config(tmp: Path, **kw: object) -> StudyConfig:
-    return StudyConfig(db_url=str(tmp / "study.db"), stimuli_dir=tmp / "stimuli", admin_password="secret",
+def make_config(tmp: Path, db_url: str | None = None, **kw: object) -> StudyConfig:
+    return StudyConfig(db_url=db_url or str(tmp / "study.db"), stimuli_dir=tmp / "stimuli", admin_password="secret",
                        **kw)  # type: ignore[arg-type]
 
 
-def open_study(tmp: Path, options: StudyOptions | None = None, **manifest_kw: object
+def open_study(tmp: Path, options: StudyOptions | None = None, db_url: str | None = None, **manifest_kw: object
                ) -> tuple[StudyService, int, StudyConfig]:
-    config = make_config(tmp)
+    config = make_config(tmp, db_url)
     service = StudyService(Database(config.db_url), seed=0)
     sid = import_manifest(service.db, write_images_manifest(tmp / "bench", **manifest_kw), config,
                           options=options or StudyOptions(pairs_per_session=6, golden_every=3))
