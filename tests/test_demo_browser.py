@@ -60,29 +60,47 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
 
     OUT.mkdir(exist_ok=True)
     timing: dict[str, float] = {}
+    log = OUT / "demo_steps.log"
+    log.write_text("")
+    start = time.perf_counter()
+
+    def step(name: str) -> None:
+        """Where the test is, with the time: printed on failure, and left in test-output/."""
+        line = f"{time.perf_counter() - start:7.1f}s {name}"
+        print(line, flush=True)
+        with log.open("a") as f:
+            f.write(line + "\n")
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                                           "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: step(f"console {m.type}: {m.text[:200]}") if m.type in ("error", "warning") else None)
+        step("open the app")
         page.goto(url)
         expect(page.locator("#demo-encode")).to_be_visible(timeout=60000)
         # The status panel says what runs here and what does not.
+        step("status panel")
         page.get_by_text("Backends: which are active").click()
         expect(page.locator("#demo-status")).to_contain_text("decoder restore", timeout=20000)
         expect(page.locator("#demo-status")).to_contain_text("MISC_SD_MODEL")
 
         # Encoding with no image gives a readable message, not a traceback.
+        step("encode with no image")
         page.locator("#demo-encode").click()
         expect(page.get_by_text("Pick an example or upload an image first.").first).to_be_visible(timeout=20000)
 
         # The astronaut example (512×512), a description typed by hand.
+        step("pick the example")
         page.locator("#demo-examples .gallery-item").first.click()
         expect(page.locator("#demo-input img")).to_be_visible(timeout=20000)
+        step("type the description")
         page.locator("#demo-text textarea").fill(DESCRIPTION)
         expect(page.locator("#demo-item")).to_contain_text("flag", timeout=20000)
         expect(page.locator("#demo-item input[type=radio]").first).to_be_checked(timeout=20000)
         # Paint the first item's map: click three cells on the map picture.
+        step("paint map cells")
         maps = page.locator("#demo-maps img")
         expect(maps).to_be_visible(timeout=20000)
         before = maps.get_attribute("src")
@@ -94,6 +112,7 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         expect(maps).not_to_have_attribute("src", before or "", timeout=20000)
 
         t0 = time.perf_counter()
+        step("encode")
         page.locator("#demo-encode").click()
         expect(page.locator("#demo-budget img")).to_be_visible(timeout=180000)
         expect(page.locator("#demo-encode-info")).to_contain_text("bytes", timeout=30000)
@@ -103,15 +122,18 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         assert "astronaut" in info
         expect(page.locator("#demo-file")).to_contain_text(".misc")
         page.wait_for_timeout(500)
+        step("screenshot encoded")
         page.screenshot(path=str(OUT / "demo_encoded.png"), full_page=True)
 
         t0 = time.perf_counter()
+        step("decode")
         page.locator("#demo-decode").click()
         expect(page.locator("#demo-slider img").first).to_be_visible(timeout=180000)
         expect(page.locator("#demo-decode-info")).to_contain_text("Decoded", timeout=30000)
         timing["decode_click_to_reconstruction_s"] = time.perf_counter() - t0
         # Wait on a table cell: the progress overlay over the table also says "WEBP at N bytes"
         # and names the metrics while the comparison is still running.
+        step("wait for the comparison")
         grid = page.locator("#demo-metrics").get_by_role("grid")
         expect(grid.get_by_role("gridcell", name="WEBP", exact=True)).to_be_visible(timeout=300000)
         timing["decode_click_to_comparison_s"] = time.perf_counter() - t0
@@ -120,9 +142,11 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
             assert word in table, table
         expect(page.locator("#demo-pixel img")).to_be_visible()
         page.wait_for_timeout(1000)
+        step("screenshot decoded")
         page.screenshot(path=str(OUT / "demo_decoded.png"), full_page=True)
 
         # A .misc file from elsewhere (the CLI, a colleague) decodes too, with its description.
+        step("upload a .misc file")
         page.get_by_text("Decode a .misc file of your own").click()
         page.locator("#demo-upload input[type=file]").set_input_files(str(misc))
         page.locator("#demo-decode-upload").click()
@@ -130,6 +154,7 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         expect(page.locator("#demo-decode-info")).to_contain_text("a grey tabby cat")
         expect(page.locator("#demo-encode-info")).to_contain_text("Uploaded file: ")
         expect(page.locator("#demo-maps img")).to_be_visible()
+        step("screenshot uploaded")
         page.screenshot(path=str(OUT / "demo_uploaded.png"), full_page=True)
         browser.close()
     (OUT / "demo_timing.json").write_text(json.dumps(timing, indent=2))
