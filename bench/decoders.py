@@ -177,6 +177,17 @@ def table(rows_path: Path) -> str:
     return "\n".join(lines)
 
 
+def _median_decode_seconds(decoder, layers, repeats: int) -> float:  # noqa: ANN001
+    """Median wall time of ``decoder.decode(layers)`` after one warm-up decode."""
+    decoder.decode(layers)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        decoder.decode(layers)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def tiny_diffusion(size: int = 64, steps: tuple[int, ...] = (20,), repeats: int = 3) -> str:
     """Decode time of the diffusion decoder with tiny RANDOM-weight components (plumbing only)."""
     import numpy as np
@@ -211,13 +222,7 @@ def tiny_diffusion(size: int = 64, steps: tuple[int, ...] = (20,), repeats: int 
             dec = DiffusionDecoder(
                 pipe, DiffusionConfig(mode=mode, steps=n, strength=1.0), models=("tiny-random-weights",)
             )
-            dec.decode(layers)  # warm-up
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                dec.decode(layers)
-                times.append(time.perf_counter() - t0)
-            lines.append(f"| {mode} | {n} | {statistics.median(times):.3f} |")
+            lines.append(f"| {mode} | {n} | {_median_decode_seconds(dec, layers, repeats):.3f} |")
     lines.append(_tiny_upscale(layers, steps, repeats))
     return "\n".join(lines)
 
@@ -230,13 +235,7 @@ def _tiny_upscale(layers, steps: tuple[int, ...], repeats: int) -> str:  # noqa:
     rows = []
     for n in steps:
         dec = UpscaleDecoder.from_components(tiny_upscaler_components(), f"tiny ({RANDOM_LABEL})", steps=n)
-        dec.decode(layers)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            dec.decode(layers)
-            times.append(time.perf_counter() - t0)
-        rows.append(f"| upscale (x4 upscaler, one prompt) | {n} | {statistics.median(times):.3f} |")
+        rows.append(f"| upscale (x4 upscaler, one prompt) | {n} | {_median_decode_seconds(dec, layers, repeats):.3f} |")
     return "\n".join(rows)
 
 

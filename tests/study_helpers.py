@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ from PIL import Image
 
 from db import Database
 from study.config import StudyConfig
+from study.errors import DuplicateVoteError
 from study.importer import StudyOptions, import_manifest
 from study.service import StudyService
 
@@ -55,3 +59,45 @@ def open_study(tmp: Path, options: StudyOptions | None = None, db_url: str | Non
                           options=options or StudyOptions(pairs_per_session=6, golden_every=3))
     service.set_status(sid, "open")
     return service, sid, config
+
+
+def _race(db_url: str, jobs: list[tuple[str, int]], choice: str, barrier, out) -> None:  # noqa: ANN001
+    service = StudyService(Database(db_url, create=False))
+    barrier.wait()
+    won = 0
+    for token, aid in jobs:
+        try:
+            service.submit_vote(token, aid, choice, 100)
+            won += 1
+        except DuplicateVoteError:
+            pass
+    out.put(won)
+
+
+def race_same_votes(service: StudyService, study_id: int, db_url: str, raters: int, processes: int,
+                    threads: int) -> int:
+    """``raters`` sessions get one pair each; then ``processes`` processes (answering "left")
+    and ``threads`` threads (answering "right") all try to cast those same votes at once.
+    Returns how many submissions were accepted in all."""
+    jobs = []
+    for _ in range(raters):
+        tok = service.start_session(study_id)
+        view = service.next_pair(tok)
+        assert view is not None
+        jobs.append((tok, view.assignment_id))
+    ctx = mp.get_context("spawn")
+    pbarrier, pout = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(db_url, jobs, "left", pbarrier, pout)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    tout: queue.Queue[int] = queue.Queue()
+    tbarrier = threading.Barrier(threads)
+    workers = [threading.Thread(target=_race, args=(db_url, jobs, "right", tbarrier, tout)) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    return sum(pout.get(timeout=10) for _ in procs) + sum(tout.get() for _ in workers)

@@ -8,8 +8,6 @@ PostgreSQL deployment of the study uses (MISC_STUDY_DB=postgresql+psycopg2://...
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,7 @@ from study.bench_votes import run_bench
 from study.errors import DuplicateVoteError, ManifestError, VoteError
 from study.importer import StudyOptions, import_manifest
 from study.simulate import SimulationSpec, run
-from tests.study_helpers import make_config, open_study, write_images_manifest
-from tests.test_study_concurrency import _race
+from tests.study_helpers import make_config, open_study, race_same_votes, write_images_manifest
 
 pgserver = pytest.importorskip("pgserver", reason="pgserver is in requirements.txt; install it to test PostgreSQL")
 _names = itertools.count()
@@ -78,30 +75,7 @@ def test_concurrent_voters_lose_nothing(tmp_path: Path, pg_url: str) -> None:
 
 def test_the_same_votes_raced_count_once(tmp_path: Path, pg_url: str) -> None:
     service, sid, config = open_study(tmp_path, StudyOptions(pairs_per_session=4, golden_every=0), db_url=pg_url)
-    jobs = []
-    for _ in range(5):
-        tok = service.start_session(sid)
-        view = service.next_pair(tok)
-        assert view is not None
-        jobs.append((tok, view.assignment_id))
-    ctx = mp.get_context("spawn")
-    pbarrier, pout = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(config.db_url, jobs, "left", pbarrier, pout)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    import queue
-
-    tout: queue.Queue[int] = queue.Queue()
-    tbarrier = threading.Barrier(4)
-    threads = [threading.Thread(target=_race, args=(config.db_url, jobs, "right", tbarrier, tout)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
-    assert sum(pout.get(timeout=10) for _ in procs) + sum(tout.get() for _ in threads) == 5
+    assert race_same_votes(service, sid, config.db_url, raters=5, processes=2, threads=4) == 5
     with service.db.read() as s:
         assert s.scalar(select(func.count(Vote.id)).where(Vote.study_id == sid)) == 5
 
