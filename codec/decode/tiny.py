@@ -111,9 +111,26 @@ def _scheduler() -> Any:
     )
 
 
+def _tiny_vae(block_out_channels: tuple[int, ...], **config: Any) -> Any:
+    """A tiny AutoencoderKL; it scales by 2 ** (len(block_out_channels) - 1)."""
+    from diffusers import AutoencoderKL
+
+    levels = len(block_out_channels)
+    return AutoencoderKL(
+        block_out_channels=block_out_channels,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        norm_num_groups=8,
+        **config,
+    )
+
+
 def tiny_components(seed: int = 0) -> dict[str, Any]:
     """Tiny random SD-like components: latent ÷8 as in SD, pixel sides multiples of 16."""
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from diffusers import ControlNetModel, UNet2DConditionModel
 
     torch.manual_seed(seed)
     unet_kw = dict(
@@ -134,17 +151,8 @@ def tiny_components(seed: int = 0) -> dict[str, Any]:
     controlnet = ControlNetModel(
         in_channels=4, conditioning_embedding_out_channels=(8, 16, 16, 16), **unet_kw
     )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16, 16, 16),
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=8,
-    )
     return dict(
-        vae=vae,
+        vae=_tiny_vae((8, 16, 16, 16)),
         text_encoder=_text_encoder(32, 2, 4, 37, 32),
         tokenizer=offline_clip_tokenizer(),
         unet=unet,
@@ -254,7 +262,7 @@ def tiny_upscaler_components(seed: int = 0) -> dict[str, Any]:
     takes 4 latent + 3 low-res image channels and the noise level as a class label, the VAE
     scales by 4 (not 8), v-prediction. Low-res sides must be multiples of 2 here (8 for the
     real model's three down-samplings)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+    from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -270,18 +278,8 @@ def tiny_upscaler_components(seed: int = 0) -> dict[str, Any]:
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         norm_num_groups=8,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16, 16),
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        scaling_factor=0.08333,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        norm_num_groups=8,
-    )
     return dict(
-        vae=vae,
+        vae=_tiny_vae((8, 16, 16), scaling_factor=0.08333),
         text_encoder=_text_encoder(32, 2, 4, 37, 32),
         tokenizer=offline_clip_tokenizer(),
         unet=unet,
