@@ -255,24 +255,10 @@ def _search(rgb: Image.Image, budget: int, factors: list[float], scorer: Scorer,
     return best
 
 
-class _Serial:
-    """The pool interface without threads (MISC_ENCODE_THREADS=1)."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    @staticmethod
-    def map(fn: Callable, items: Sequence) -> list:
-        return [fn(x) for x in items]
-
-
-def _family_pool() -> ThreadPoolExecutor | _Serial:
+def _family_pool() -> ThreadPoolExecutor:
     """Threads for the quantiser families' searches. SVT-AV1 runs with lp=1 and PyAV
     releases the GIL while it encodes, so two families take ~1.7x less wall time on two
     cores; the choice is the same as serially (the searches share no state but the cache,
-    whose keys differ per family). MISC_ENCODE_THREADS=1 turns it off."""
+    whose keys differ per family). MISC_ENCODE_THREADS=1: one family at a time."""
     threads = int(os.environ.get("MISC_ENCODE_THREADS", min(len(FAMILIES), os.cpu_count() or 1)))
-    return ThreadPoolExecutor(threads, thread_name_prefix="misc-av1") if threads > 1 else _Serial()
+    return ThreadPoolExecutor(max(1, threads), thread_name_prefix="misc-av1")
