@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import BitstreamError, BudgetError
+from .rtguard import no_realtime
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner on every encoder otherwise
 
@@ -83,16 +84,20 @@ def encode_av1(lowres: Image.Image, family: str = "crf", level: int = 0) -> byte
     """One intra frame as raw AV1 OBUs without the temporal delimiter."""
     if family not in FAMILIES or not 0 <= level < FAMILIES[family]:
         raise ValueError(f"unknown quantiser {family}:{level}")
-    cc = av.CodecContext.create("libsvtav1", "w")
-    cc.width, cc.height = lowres.size
-    cc.pix_fmt = "yuv420p"
-    cc.time_base = Fraction(1, 25)
-    cc.framerate = Fraction(25, 1)
-    cc.options = _svt_options(family, level)
-    cc.thread_count = 1
-    frame = av.VideoFrame.from_image(lowres.convert("RGB")).reformat(format="yuv420p")
-    frame.pts = 0
-    data = b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
+    # SVT-AV1 makes the thread that opens it (and its own threads) SCHED_FIFO 99 when it
+    # may (codec/rtguard.py): open, encode and free the encoder inside the guard.
+    with no_realtime():
+        cc = av.CodecContext.create("libsvtav1", "w")
+        cc.width, cc.height = lowres.size
+        cc.pix_fmt = "yuv420p"
+        cc.time_base = Fraction(1, 25)
+        cc.framerate = Fraction(25, 1)
+        cc.options = _svt_options(family, level)
+        cc.thread_count = 1
+        frame = av.VideoFrame.from_image(lowres.convert("RGB")).reformat(format="yuv420p")
+        frame.pts = 0
+        data = b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
+        del cc
     if data.startswith(TEMPORAL_DELIMITER):
         data = data[len(TEMPORAL_DELIMITER) :]
     return data
