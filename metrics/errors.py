@@ -32,3 +32,7 @@ class MetricUnavailableError(MetricsError, RuntimeError):
 
 class MetricInputError(MetricsError, ValueError):
     """The call lacks something a metric needs (a caption for CLIP-T, enough images for a set)."""
+
+
+class FetchError(MetricsError):
+    """A parameter file could not be fetched, or its bytes were not the expected ones."""

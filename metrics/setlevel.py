@@ -3,8 +3,9 @@
     images ─► extractor (Inception pool3 | VGG16 relu5_3 mean | CLIP image) ─► N x D
            ─► frechet_distance / kernel_distance
 
-FD-VGG16 exists because Inception weights do not install offline: it is the same
-Frechet distance on another network and is never called FID.
+FD-VGG16 exists because Inception weights do not install from a package registry (they
+are downloaded on first use where the network allows, metrics/inception.py): it is the
+same Frechet distance on another network and is never called FID.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def set_metrics(
     if "fid" in names or "kid" in names:
         from .inception import InceptionPool3
 
-        net = model("inception", lambda: InceptionPool3.from_file(cfg.fid_weights).to(cfg.device))
+        net = model("inception", lambda: InceptionPool3.from_config(cfg).to(cfg.device))
         key = f"inception:{getattr(net, 'label', id(net))}"
         run = _torch_runner(net)
         fa = extract(key, refs, run, progress=progress, desc="Inception (ref)")

