@@ -4,7 +4,8 @@
     python -m metrics.validate --csv out.csv
 
 Images: the five TID2013 pairs of pyiqa's ResultsCalibra (fetched from the pyiqa 0.1.16
-wheel by ``python -m metrics.fetch calibration``, not committed: non-commercial licence).
+wheel into the metrics cache on first use, or by ``python -m metrics.fetch calibration``;
+never committed: non-commercial licence).
 References:
 - "pyiqa-csv": the official-implementation rows of pyiqa's ResultsCalibra/
   calibration_summary.csv (official LPIPS / DISTS code; MATLAB SSIM, MS-SSIM, NIQE,

@@ -2,8 +2,8 @@
 against the official LPIPS code.
 
 The five TID2013 pairs come from the pyiqa 0.1.16 wheel (fetched through pip on first
-use into metrics/data/, not committed: non-commercial licence). NIQE's pristine model is
-fetched the same way from the basicsr sdist when the install step has not done it.
+use into the metrics cache, not committed: non-commercial licence). NIQE's pristine model
+is fetched the same way from the basicsr sdist (metrics/fetch.py).
 """
 
 from __future__ import annotations
