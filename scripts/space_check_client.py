@@ -69,7 +69,7 @@ def round_trip(client, work: Path) -> None:  # noqa: ANN001
         np.asarray(original), np.asarray(decoded), ["psnr", "lpips_alex", "dists", "niqe"]
     )
     say(
-        "metrics of the decoded image (fresh venv, parameters fetched on first use): "
+        "metrics of the decoded image (this fresh venv; LPIPS/DISTS/NIQE parameters fetched on first use into the empty MISC_CACHE_DIR): "
         + ", ".join(f"{metrics.METRICS[k].display_name} {v:.3f}" for k, v in scores.items())
         + f" ({time.monotonic() - t3:.1f} s)"
     )
