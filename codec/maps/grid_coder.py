@@ -2,7 +2,7 @@
 
 MISC spends one raw bit per cell (64 bits per item at 8×8). Item maps are smooth blobs,
 so a cell is well predicted by the cells already sent above and to its left. Each cell is
-coded by the binary arithmetic coder (``arith``) with an adaptive probability chosen by
+coded by the binary arithmetic coder (``codec.entropy``) with an adaptive probability chosen by
 its context: the four causal neighbours W, N, NW, NE (16 contexts). Counts start from
 small priors (``PRIORS``) and keep adapting across all grids of the payload.
 
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import BitstreamError
-from .arith import PROB_ONE, BinaryDecoder, BinaryEncoder
+from ..entropy import PROB_ONE, BinaryDecoder, BinaryEncoder
 from .grids import DEFAULT_SIZE, MAX_GRID_SIDE
 
 MAX_ITEMS = 16

@@ -5,7 +5,7 @@
     description == decompress(data)     # exact, any Unicode
 
 A character model mixed with a word model (see model.py), driving an exact integer
-arithmetic coder (arith.py); tables built by ``python -m codec.textcoder.build``.
+arithmetic coder (codec.entropy); tables built by ``python -m codec.textcoder.build``.
 """
 
 from codec.textcoder.coder import MAX_CHARS, MAX_ITEMS, compress, decompress

@@ -24,7 +24,7 @@ from codec.textcoder.alphabet import (
     MARK_NAME,
     MARK_OVERALL,
 )
-from codec.textcoder.arith import ArithmeticDecoder, ArithmeticEncoder
+from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.textcoder.model import ModelState
 from codec.textcoder.tables import Tables, load_tables
 
