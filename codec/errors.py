@@ -44,3 +44,9 @@ class DescriberError(CodecError, RuntimeError):
     """A describer could not produce a description: the API refused, timed out or kept
     failing after its retries, or a user's text could not be read. The message says which
     backend, what it answered and what to change."""
+
+
+class RecipeError(CodecError, ValueError):
+    """Generation metadata (an AI image's recipe: PNG text chunks, EXIF, XMP, ComfyUI or
+    InvokeAI JSON) is malformed, too large or of the wrong type. Metadata is untrusted
+    input: the message says which field of which format is wrong and why."""
