@@ -24,7 +24,7 @@ from pathlib import Path
 import brotli
 
 from codec.records import Description
-from codec.textcoder import compress, decompress
+from codec.textcoder import MODEL_NAME, compress, decompress
 from codec.textcoder.tables import load_tables
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent / "data" / "captions" / "heldout"
@@ -41,7 +41,7 @@ def load_corpus(folder: Path) -> dict[str, list[Description]]:
             if "overall" in rec or "items" in rec:
                 descs.append(Description.from_dict(rec))
             else:
-                descs.append(Description(overall=rec.get("caption") or rec.get("text") or ""))
+                descs.append(Description(overall=rec.get("caption") or rec.get("text") or rec.get("prompt") or ""))
         if descs:
             out[str(path.relative_to(folder))] = descs
     return out
@@ -57,7 +57,7 @@ def plain(d: Description) -> bytes:
     return "\n".join(lines).encode("utf-8")
 
 
-def measure(descs: list[Description], tables=None) -> dict[str, float]:
+def measure(descs: list[Description], tables=None, model: str = MODEL_NAME) -> dict[str, float]:
     chars = sum(n_chars(d) for d in descs)
     raw = zl = br = ours = 0
     t_enc = t_dec = 0.0
@@ -67,9 +67,9 @@ def measure(descs: list[Description], tables=None) -> dict[str, float]:
         zl += 8 * len(zlib.compress(b, 9))
         br += 8 * len(brotli.compress(b, quality=11))
         t0 = time.process_time()
-        payload = compress(d, tables)
+        payload = compress(d, tables, model=model)
         t1 = time.process_time()
-        back = decompress(payload, tables)
+        back = decompress(payload, tables, model=model)
         t2 = time.process_time()
         if back != d:
             raise SystemExit("round trip failed: the coder is broken")

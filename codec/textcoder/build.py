@@ -12,6 +12,10 @@ Sources (each named, with its licence, in data/README.md):
   * bench/data/captions/train/ (see its SOURCES.md): a few dozen VLM image descriptions ->
     caption word statistics and character-model text. The held-out corpus
     (bench/data/captions/heldout/) is never read here.
+  * ``--model prompt`` only: bench/data/prompts/train/ (see its SOURCES.md): real
+    text-to-image prompts (DiffusionDB, CC0, via ImageReward, Apache-2.0) and synthetic
+    A1111-syntax variants of them (codec.textcoder.syntax) -> the prompt model's statistics.
+    bench/data/prompts/heldout/ is never read here.
 
 The Debian packages are read from their installed paths, or fetched with ``apt-get
 download`` and unpacked with ``dpkg -x`` when missing. Every number that reaches the
@@ -53,7 +57,12 @@ from codec.textcoder.alphabet import (
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DEFAULT_OUT = HERE / "data" / "misc-text-en-1.npz"
+PROMPT_OUT = HERE / "data" / "misc-prompt-en-1.npz"
 TRAIN_CAPTIONS = REPO / "bench" / "data" / "captions" / "train"
+TRAIN_PROMPTS = REPO / "bench" / "data" / "prompts" / "train"
+PROMPT_REPEAT = 3  # each training prompt counts this often (R, V set on a dev split of train, see data/README.md)
+PROMPT_VARIANTS = 4  # and this many syntax variants of it (codec.textcoder.syntax)
+PROMPT_SEED = 1402  # the variants' seed (held-out variants in bench.text_bpc use another)
 
 STATIC_ORDER = 5  # longest context of the shipped character model
 VOCAB_SIZE = 60000  # most frequent wordfreq words kept (plus caption words)
@@ -142,8 +151,23 @@ def caption_texts(train_dir: Path) -> list[str]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 rec = json.loads(line)
-                texts.append(rec.get("text") or rec.get("caption") or "")
+                texts.append(rec.get("text") or rec.get("caption") or rec.get("prompt") or "")
     return [t for t in texts if t]
+
+
+def prompt_texts(train_dir: Path) -> list[str]:
+    """Training prompts, each PROMPT_REPEAT times, plus PROMPT_VARIANTS syntax variants of each."""
+    import random
+
+    from codec.textcoder.syntax import syntax_variant
+
+    prompts = caption_texts(train_dir)
+    rng = random.Random(PROMPT_SEED)
+    out: list[str] = []
+    for p in prompts:
+        out += [p] * PROMPT_REPEAT
+        out += [syntax_variant(p, rng) for _ in range(PROMPT_VARIANTS)]
+    return out
 
 
 # ----------------------------------------------------------------------- character model
@@ -373,18 +397,28 @@ def word_model(captions: list[str]) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------- main
 
 
-def build(out: Path, wordnet: str, fortunes: str, captions_dir: Path = TRAIN_CAPTIONS) -> str:
+def build(
+    out: Path,
+    wordnet: str,
+    fortunes: str,
+    captions_dir: Path = TRAIN_CAPTIONS,
+    prompts_dir: Path | None = None,
+    model: str = "text/misc-text-en-1",
+) -> str:
+    """Write one model's tables; with ``prompts_dir`` the training prompts (and their syntax
+    variants) join the caption text in both the character and the word statistics."""
     with tempfile.TemporaryDirectory() as tmp:
         wn_dir = _debian_dir(("wordnet-base",), wordnet, WORDNET_FILES, Path(tmp))
         fo_dir = _debian_dir(("fortunes-min", "fortunes"), fortunes, FORTUNE_FILES, Path(tmp))
         docs = wordnet_docs(wn_dir) + fortune_docs(fo_dir)
     captions = caption_texts(captions_dir)
-    docs += [(MARK_OVERALL, t) for t in captions]
-    print(f"  {len(docs):,} training documents ({len(captions)} captions)", file=sys.stderr)
+    domain = captions + (prompt_texts(prompts_dir) if prompts_dir is not None else [])
+    docs += [(MARK_OVERALL, t) for t in domain]
+    print(f"  {len(docs):,} training documents ({len(captions)} captions, {len(domain) - len(captions)} prompt texts)", file=sys.stderr)
     tables = char_model(docs)
-    tables.update(word_model(captions))
+    tables.update(word_model(domain))
     meta = {
-        "model": "text/misc-text-en-1",
+        "model": model,
         "static_order": STATIC_ORDER,
         "base_size": BASE_SIZE,
         "u_scale": U_SCALE,
@@ -414,12 +448,18 @@ def build(out: Path, wordnet: str, fortunes: str, captions_dir: Path = TRAIN_CAP
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--model", choices=("text", "prompt"), default="text",
+                   help="text/misc-text-en-1 (descriptions) or text/misc-prompt-en-1 (text-to-image prompts)")
+    p.add_argument("--out", type=Path, default=None)
     p.add_argument("--wordnet", default=os.environ.get("WORDNET_DIR", "/usr/share/wordnet"))
     p.add_argument("--fortunes", default=os.environ.get("FORTUNES_DIR", "/usr/share/games/fortunes"))
     p.add_argument("--captions", type=Path, default=TRAIN_CAPTIONS, help="training captions (experiments)")
+    p.add_argument("--prompts", type=Path, default=TRAIN_PROMPTS, help="training prompts (experiments)")
     a = p.parse_args(argv)
-    build(a.out, a.wordnet, a.fortunes, a.captions)
+    if a.model == "prompt":
+        build(a.out or PROMPT_OUT, a.wordnet, a.fortunes, a.captions, a.prompts, "text/misc-prompt-en-1")
+    else:
+        build(a.out or DEFAULT_OUT, a.wordnet, a.fortunes, a.captions)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from codec.textcoder.alphabet import (
 )
 from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.textcoder.model import ModelState
-from codec.textcoder.tables import Tables, load_tables
+from codec.textcoder.tables import Tables, tables_for
+
+DEFAULT_MODEL = "text/misc-text-en-1"
 
 MAX_ITEMS = 64
 MAX_CHARS = 8192  # characters in all fields together; the decoder never produces more
@@ -47,11 +49,12 @@ def _fields(desc: Description) -> list[tuple[int, str]]:
     return out
 
 
-def compress(desc: Description, tables: Tables | None = None) -> bytes:
+def compress(desc: Description, tables: Tables | None = None, model: str = DEFAULT_MODEL) -> bytes:
     """Losslessly code a description (items' names and details, overall paragraph).
 
-    ``tables`` is for experiments only (another build of the tables); files written with
-    anything but the shipped tables are not text/misc-text-en-1 files.
+    ``model`` names the shipped tables (codec.textcoder.tables.MODELS); the file must name
+    the same model for its decoder. ``tables`` overrides them, for experiments only: files
+    written with anything but a model's shipped tables are not that model's files.
     """
     if not isinstance(desc, Description):
         raise TypeError(f"expected a Description, got {type(desc).__name__}")
@@ -64,7 +67,7 @@ def compress(desc: Description, tables: Tables | None = None) -> bytes:
     for _, text in fields:
         if not isinstance(text, str):
             raise TypeError("item names, details and the overall paragraph must be strings")
-    state = ModelState(tables or load_tables())
+    state = ModelState(tables or tables_for(model))
     enc = ArithmeticEncoder()
     n = len(desc.items)
     enc.encode(int(_COUNT_CUM[n]), int(_COUNT_FREQ[n]), _COUNT_TOTAL)
@@ -95,14 +98,14 @@ def compress(desc: Description, tables: Tables | None = None) -> bytes:
     return enc.finish()
 
 
-def decompress(data: bytes, tables: Tables | None = None) -> Description:
+def decompress(data: bytes, tables: Tables | None = None, model: str = DEFAULT_MODEL) -> Description:
     """Inverse of compress; BitstreamError on data that compress could not have written."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("expected bytes")
     data = bytes(data)
     if len(data) > MAX_CHARS * 4 + 64:
         raise BitstreamError("text payload is longer than any description the coder writes")
-    state = ModelState(tables or load_tables())
+    state = ModelState(tables or tables_for(model))
     dec = ArithmeticDecoder(data)
     t = dec.target(_COUNT_TOTAL)
     n = int(np.searchsorted(_COUNT_CUM, t, side="right")) - 1

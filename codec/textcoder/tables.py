@@ -18,9 +18,21 @@ import numpy as np
 from codec.errors import ModelUnavailableError
 from codec.textcoder.alphabet import BASE_SIZE
 
-TABLE_FILE = Path(__file__).resolve().parent / "data" / "misc-text-en-1.npz"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TABLE_FILE = DATA_DIR / "misc-text-en-1.npz"
 TABLE_SHA256 = "2240bf29c31e840986399c2b337500c40bc51cf9f4dc6323ac3e04b2065545d7"
 ORDER0_CAP = 4095
+
+# Every text model this decoder knows: name -> (table file, the SHA-256 it was built with).
+# A model's tables never change; new tables are a new model name and a new id in
+# codec/bitstream.py, so files written with an older model keep decoding.
+MODELS: dict[str, tuple[Path, str]] = {
+    "text/misc-text-en-1": (TABLE_FILE, TABLE_SHA256),
+    "text/misc-prompt-en-1": (
+        DATA_DIR / "misc-prompt-en-1.npz",
+        "142ece33b123eccdbfca01bfbf9d9ca327b13128bc0f00ba7bc90139a67ca799",
+    ),
+}
 
 
 @dataclass
@@ -98,17 +110,25 @@ def _undelta_within(d: np.ndarray, ptr: np.ndarray) -> np.ndarray:
     return total - np.concatenate(([0], total))[start]
 
 
-_TABLES: Tables | None = None
+_CACHE: dict[Path, Tables] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+def tables_for(model: str) -> Tables:
+    """The shipped tables of a text model named in a file's model list (loaded once)."""
+    if model not in MODELS:
+        raise ModelUnavailableError(f"unknown text model {model!r}; this decoder has {', '.join(MODELS)}")
+    path, sha = MODELS[model]
+    return load_tables(path, sha)
+
+
 def load_tables(path: Path = TABLE_FILE, expected_sha256: str | None = TABLE_SHA256) -> Tables:
-    global _TABLES
-    if path == TABLE_FILE and _TABLES is not None:
-        return _TABLES
+    shipped = any(path == p for p, _ in MODELS.values())
+    if shipped and path in _CACHE:
+        return _CACHE[path]
     with _LOAD_LOCK:
-        if path == TABLE_FILE and _TABLES is not None:
-            return _TABLES
+        if shipped and path in _CACHE:
+            return _CACHE[path]
         try:
             raw = path.read_bytes()
         except OSError as e:
@@ -117,7 +137,7 @@ def load_tables(path: Path = TABLE_FILE, expected_sha256: str | None = TABLE_SHA
             ) from e
         if expected_sha256 is not None and hashlib.sha256(raw).hexdigest() != expected_sha256:
             raise ModelUnavailableError(
-                f"text model tables {path} differ from the ones text/misc-text-en-1 was built with "
+                f"text model tables {path} differ from the ones they were built as "
                 "(sha256 mismatch): restore the shipped file"
             )
         import io
@@ -147,6 +167,6 @@ def load_tables(path: Path = TABLE_FILE, expected_sha256: str | None = TABLE_SHA
             wm_rest=arr["wm_rest"].astype(np.int64),
         )
         t.index = {w: i for i, w in enumerate(vocab)}
-        if path == TABLE_FILE:
-            _TABLES = t
+        if shipped:
+            _CACHE[path] = t
         return t
