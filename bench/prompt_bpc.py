@@ -45,12 +45,19 @@ def main(argv: list[str] | None = None) -> None:
     corpus = load_corpus(a.corpus)
     rng = random.Random(a.syntax_seed)
     synthetic = {
-        "synthetic syntax (" + name + ")": [Description(overall=syntax_variant(d.overall, rng)) for d in descs]
+        "synthetic syntax (" + name + ")": [
+            Description(overall=syntax_variant(d.overall, rng)) for d in descs
+        ]
         for name, descs in corpus.items()
     }
     print("bits per character, each prompt coded on its own")
-    print(f"{'corpus':<58} {'texts':>5} {'chars':>6} {'zlib-9':>6} {'brotli':>6} {'caption':>7} {'prompt':>6} {'B/prompt':>8}")
-    for title, c in (("held-out real prompts", corpus), ("held-out prompts + synthetic A1111 syntax", synthetic)):
+    print(
+        f"{'corpus':<58} {'texts':>5} {'chars':>6} {'zlib-9':>6} {'brotli':>6} {'caption':>7} {'prompt':>6} {'B/prompt':>8}"
+    )
+    for title, c in (
+        ("held-out real prompts", corpus),
+        ("held-out prompts + synthetic A1111 syntax", synthetic),
+    ):
         print(f"-- {title}")
         for name, pr, cap in rows(c):
             print(

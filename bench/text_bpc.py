@@ -41,7 +41,9 @@ def load_corpus(folder: Path) -> dict[str, list[Description]]:
             if "overall" in rec or "items" in rec:
                 descs.append(Description.from_dict(rec))
             else:
-                descs.append(Description(overall=rec.get("caption") or rec.get("text") or rec.get("prompt") or ""))
+                descs.append(
+                    Description(overall=rec.get("caption") or rec.get("text") or rec.get("prompt") or "")
+                )
         if descs:
             out[str(path.relative_to(folder))] = descs
     return out

@@ -53,6 +53,7 @@ class SectionType(IntEnum):
     PIXEL_AV1 = 1  # raw AV1 OBUs of one intra frame, temporal delimiter removed
     TEXT = 2  # entropy-coded description (items, details, paragraph)
     MAPS = 3  # entropy-coded binary item grids
+    RECIPE = 4  # an AI image's generation settings (codec.aigi.section)
 
 
 ANCILLARY_BASE = 32
@@ -64,6 +65,7 @@ KNOWN_MODELS: dict[int, str] = {
     1: "restore/realesrgan-x4plus",
     2: "diffusion/sd15-controlnet-tile",
     3: "text/misc-text-en-1",
+    4: "text/misc-prompt-en-1",  # text-to-image prompts (codec.textcoder, PROMPT_MODEL)
 }
 MODEL_IDS = {name: i for i, name in KNOWN_MODELS.items()}
 

@@ -43,6 +43,7 @@ class EncodeResult:
     maps: list[np.ndarray] | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    recipe: Any = None  # the codec.aigi Recipe stored in the file's RECIPE section, if any
 
     @property
     def nbytes(self) -> int:
@@ -64,14 +65,23 @@ def budget_bytes(width: int, height: int, bpp: float) -> int:
 # ----------------------------------------------------------------------------- encode
 
 
-def _semantic_sections(description: Description | None, maps: list[np.ndarray] | None) -> tuple[list[bs.Section], list[str]]:
+def _semantic_sections(
+    description: Description | None, maps: list[np.ndarray] | None, recipe=None
+) -> tuple[list[bs.Section], list[str]]:
+    """TEXT (+ MAPS); with a recipe the paragraph is its prompt, coded by the prompt model,
+    and a RECIPE section follows (its check byte a placeholder until the pixel layer is known)."""
     sections: list[bs.Section] = []
     models: list[str] = []
     if description is not None and not description.is_empty():
         from . import textcoder
 
-        sections.append(bs.Section(bs.SectionType.TEXT, textcoder.compress(description)))
-        models.append(textcoder.MODEL_NAME)
+        model = textcoder.PROMPT_MODEL if recipe is not None else textcoder.MODEL_NAME
+        sections.append(bs.Section(bs.SectionType.TEXT, textcoder.compress(description, model=model)))
+        models.append(model)
+        if recipe is not None:
+            from .aigi.section import pack_recipe
+
+            sections.append(bs.Section(bs.SectionType.RECIPE, pack_recipe(recipe, check_db=0.0)))
     if maps:
         from .maps import compress_grids
 
@@ -114,6 +124,7 @@ def encode(
     seed: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
+    recipe=None,
 ) -> EncodeResult:
     """Code `image` into a .misc file of at most `target_bpp` bits per pixel.
 
@@ -122,6 +133,11 @@ def encode(
     semantic layer and the result's notes say so. When the semantic layers leave no room
     for the smallest pixel layer, the maps and then the text are dropped, and the notes
     say so; when even a bare pixel layer does not fit, BudgetError gives the minimum.
+
+    ``recipe`` (a codec.aigi Recipe, e.g. ``read_recipe(file).recipe``): prompt-aware
+    coding of an AI-generated image. Its prompt becomes the paragraph (a describer's items
+    are kept), coded by the prompt text model, and its settings go to a RECIPE section with
+    the regeneration check, so a decoder that has the generator can regenerate the image.
     """
     t0 = time.perf_counter()
     report = progress or (lambda f, msg: None)
@@ -135,6 +151,8 @@ def encode(
     if description is None and describer is not None:
         report(0.05, f"describing with {getattr(describer, 'name', 'describer')}")
         description = describer.describe(rgb)
+    if recipe is not None:
+        description, recipe = _with_prompt(description, recipe, notes)
     if description is None or description.is_empty():
         description = None
         notes.append("no semantic layer: no description was given and no describer is configured")
@@ -161,7 +179,7 @@ def encode(
     if description is not None:
         attempts.append((None, None))
     for desc_i, maps_i in attempts:
-        sections, text_models = _semantic_sections(desc_i, maps_i)
+        sections, text_models = _semantic_sections(desc_i, maps_i, recipe if desc_i is not None else None)
         shell = bs.MiscFile(w, h, sections, gray, seed, text_models + models)
         room = pixel_budget(shell, budget)
         if room <= 0 or room < smallest():
@@ -176,6 +194,11 @@ def encode(
             fallback_factors=hint.get("fallback_factors") if factors is None else None,
         )
         shell.sections.insert(0, bs.Section(bs.SectionType.PIXEL_AV1, choice.payload))
+        kept_recipe = recipe if desc_i is not None else None
+        if kept_recipe is not None:
+            shell.sections = _with_check(shell.sections, kept_recipe, rgb, choice.payload)
+        elif recipe is not None:
+            notes.append("recipe dropped with the text: the target leaves no room for them and a pixel layer")
         data = bs.pack(shell)
         assert len(data) <= budget, (len(data), budget)
         if not choice.factors_hint_used:
@@ -183,7 +206,7 @@ def encode(
         report(1.0, "done")
         return EncodeResult(
             data, w, h, target_bpp, choice,
-            description=desc_i, maps=maps_i, notes=notes, seconds=time.perf_counter() - t0,
+            description=desc_i, maps=maps_i, notes=notes, seconds=time.perf_counter() - t0, recipe=kept_recipe,
         )
     bare = bs.MiscFile(w, h, [], gray, seed, models)
     minimum = smallest() + _fixed_bytes(bare, smallest())
@@ -194,6 +217,31 @@ def encode(
         minimum_bpp=min_bpp,
         minimum_bytes=minimum,
     )
+
+
+def _with_prompt(description: Description | None, recipe, notes: list[str]):
+    """The description whose paragraph is the recipe's prompt (a describer's items kept)."""
+    from .aigi.recipe import Recipe
+
+    if not isinstance(recipe, Recipe):
+        raise CodecError(f"recipe must be a codec.aigi Recipe, got {type(recipe).__name__}")
+    if not recipe.prompt.strip():
+        notes.append("recipe has no prompt: coded as a natural image")
+        return description, None
+    items = description.items if description is not None else []
+    if description is not None and description.overall.strip():
+        notes.append("the description's paragraph was replaced by the generation prompt")
+    return Description(items=list(items), overall=recipe.prompt), recipe
+
+
+def _with_check(sections: list[bs.Section], recipe, rgb, pixel_payload: bytes) -> list[bs.Section]:
+    """The RECIPE section again, its check byte now measured on the chosen pixel layer (same size)."""
+    from .aigi.check import check_psnr
+    from .aigi.section import pack_recipe
+
+    check = check_psnr(rgb, decode_pixels(pixel_payload))
+    packed = pack_recipe(recipe, check_db=check)
+    return [bs.Section(s.type, packed) if s.type == bs.SectionType.RECIPE else s for s in sections]
 
 
 def resolve_decoder_hint(decoder_hint: str) -> str:
@@ -234,13 +282,20 @@ def read_layers(data: bytes, max_pixels: int = bs.MAX_PIXELS) -> DecodedLayers:
     if text is not None:
         from . import textcoder
 
-        if textcoder.MODEL_NAME not in f.models:
+        model = next((m for m in f.models if m in textcoder.TEXT_MODELS), None)
+        if model is None:
             named = [m for m in f.models if m.startswith("text/")]
             raise BitstreamError(
                 f"the text was coded with model {named[0] if named else '(unnamed)'}, "
-                f"but this decoder has {textcoder.MODEL_NAME}"
+                f"but this decoder has {', '.join(textcoder.TEXT_MODELS)}"
             )
-        description = textcoder.decompress(text)
+        description = textcoder.decompress(text, model=model)
+    recipe = None
+    raw_recipe = f.section(bs.SectionType.RECIPE)
+    if raw_recipe is not None:
+        from .aigi.section import unpack_recipe
+
+        recipe = unpack_recipe(raw_recipe, prompt=description.overall if description is not None else "")
     maps = None
     raw_maps = f.section(bs.SectionType.MAPS)
     if raw_maps is not None:
@@ -251,13 +306,28 @@ def read_layers(data: bytes, max_pixels: int = bs.MAX_PIXELS) -> DecodedLayers:
             raise BitstreamError("the maps section does not match the described items")
     return DecodedLayers(
         width=f.width, height=f.height, grayscale=f.grayscale, seed=f.seed or 0, models=list(f.models),
-        lowres=lowres, description=description, maps=maps,
+        lowres=lowres, description=description, maps=maps, recipe=recipe,
     )
 
 
-def decode(data: bytes, decoder="auto", progress: Progress | None = None, **decoder_config) -> DecodeResult:
-    """Decode a .misc file to a full-size image with the chosen (or best available) decoder."""
+def decode(
+    data: bytes, decoder="auto", progress: Progress | None = None, regen=None, **decoder_config
+) -> DecodeResult:
+    """Decode a .misc file to a full-size image with the chosen (or best available) decoder.
+
+    A file with a RECIPE section is first regenerated when ``regen`` (a
+    codec.decode.regen.RegenConfig; None: from MISC_REGEN_MODELS; False: never) maps its
+    model to loadable weights; the chosen decoder is the fallback when the regenerated
+    picture disagrees with the pixel layer. ``result.metadata["regeneration"]`` says which.
+    """
     layers = read_layers(data)
+    if layers.recipe is not None and regen is not False:
+        from .decode.regen import RegenerationDecoder
+
+        def fallback():
+            return _get_decoder(decoder, **decoder_config) if isinstance(decoder, str) else decoder
+
+        return RegenerationDecoder(fallback=fallback, config=regen).decode(layers, progress=progress)
     if isinstance(decoder, str):
         decoder = _get_decoder(decoder, **decoder_config)
     return decoder.decode(layers, progress=progress)

@@ -55,6 +55,8 @@ class DecodedLayers:
     description: Description | None = None
     # One boolean grid per item, in the order of description.items (None: no map layer).
     maps: list[np.ndarray] | None = None
+    # An AI image's recipe (codec.aigi.section.RecipeSection) when the file has one.
+    recipe: Any = None
 
 
 @dataclass

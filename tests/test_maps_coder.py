@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
+from codec.entropy import PROB_ONE, BinaryDecoder, BinaryEncoder
 from codec.errors import BitstreamError
 from codec.maps import compress_grids, decompress_grids
-from codec.entropy import PROB_ONE, BinaryDecoder, BinaryEncoder
 from codec.maps.bench import fit_priors, measure, synthetic_grids
 from codec.maps.grid_coder import _P_FEW, MAX_ITEMS, PRIORS
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from codec.bitstream import KNOWN_MODELS
+from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.errors import BitstreamError
 from codec.records import Description, Item
 from codec.textcoder import MAX_CHARS, MAX_ITEMS, MODEL_NAME, compress, decompress
-from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.textcoder.tables import TABLE_FILE, TABLE_SHA256
 
 MISC_EXAMPLE = Description(

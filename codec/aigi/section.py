@@ -3,8 +3,12 @@
     varint flags      bit 0 the TEXT section's overall paragraph is the generation prompt
                       bit 1 seed · 2 steps · 3 CFG · 4 size · 5 sampler · 6 scheduler
                       bit 7 model name · 8 model hash · 9 negative prompt · 10 hash is hex
+                      bit 11 regeneration check
     varint source     0 other, 1 a1111, 2 comfyui, 3 comfyui-workflow, 4 invokeai,
                       5 invokeai-legacy, 6 novelai
+    [check]           1 byte: PSNR of the pixel layer against the source shrunk to the pixel
+                      layer's size, in quarter dB (0..63.75 dB); a regenerated picture must
+                      come close to it (codec.aigi.check) or the decoder falls back
     [seed]            varint (< 2^64)
     [steps]           varint (1..10000)
     [CFG]             varint 2·(100·cfg) when 100·cfg is a whole number, else 1 + float64 LE
@@ -49,8 +53,8 @@ SCHEDULERS = (
 
 F_PROMPT_IN_TEXT = 1
 F_SEED, F_STEPS, F_CFG, F_SIZE, F_SAMPLER, F_SCHEDULER = 2, 4, 8, 16, 32, 64
-F_MODEL, F_HASH, F_NEGATIVE, F_HEX_HASH = 128, 256, 512, 1024
-KNOWN_FLAGS = 2047
+F_MODEL, F_HASH, F_NEGATIVE, F_HEX_HASH, F_CHECK = 128, 256, 512, 1024, 2048
+KNOWN_FLAGS = 4095
 MAX_VARINT = 10
 
 
@@ -60,6 +64,7 @@ class RecipeSection:
 
     recipe: Recipe
     prompt_in_text: bool = True
+    check_db: float | None = None  # the pixel layer's PSNR at its own size (None: no check)
 
 
 def _varint(v: int) -> bytes:
@@ -83,12 +88,19 @@ def _name(s: str, table: tuple[str, ...]) -> bytes:
     return _varint(table.index(s) + 1) if s in table else b"\x00" + _text(s)
 
 
-def pack_recipe(recipe: Recipe, prompt_in_text: bool = True) -> bytes:
-    """RECIPE section payload of a checked recipe (see the module docstring)."""
+def pack_recipe(recipe: Recipe, prompt_in_text: bool = True, check_db: float | None = None) -> bytes:
+    """RECIPE section payload of a checked recipe (see the module docstring).
+
+    The check byte has a fixed size, so an encoder can pack with a placeholder, pick the
+    pixel layer for the bytes left, and pack again with the measured value.
+    """
     from .. import textcoder
 
     flags = F_PROMPT_IN_TEXT if prompt_in_text else 0
     body = bytearray()
+    if check_db is not None:
+        flags |= F_CHECK
+        body.append(max(0, min(255, round(4 * check_db))) if check_db == check_db else 255)
     if recipe.seed is not None:
         flags |= F_SEED
         body += _varint(recipe.seed)
@@ -147,7 +159,9 @@ class _Cursor:
                 if b == 0 and i > 0:
                     raise BitstreamError(f"RECIPE section: non-canonical number in field '{what}'")
                 if value > limit:
-                    raise BitstreamError(f"RECIPE section: field '{what}' is {value}, above the limit {limit}")
+                    raise BitstreamError(
+                        f"RECIPE section: field '{what}' is {value}, above the limit {limit}"
+                    )
                 return value
         raise BitstreamError(f"RECIPE section: field '{what}' is longer than {MAX_VARINT} bytes")
 
@@ -178,13 +192,16 @@ def unpack_recipe(data: bytes, prompt: str = "") -> RecipeSection:
     flags = c.varint(KNOWN_FLAGS, "flags")
     source = SOURCES[c.varint(len(SOURCES) - 1, "source")]
     f: dict = {"prompt": prompt if flags & F_PROMPT_IN_TEXT else ""}
+    check_db = c.take(1, "check")[0] / 4 if flags & F_CHECK else None
     if flags & F_SEED:
         f["seed"] = c.varint(MAX_SEED, "seed")
     if flags & F_STEPS:
         f["steps"] = c.varint(MAX_STEPS, "steps")
     if flags & F_CFG:
         v = c.varint(2 * 100 * 100, "CFG")
-        f["cfg_scale"] = struct.unpack("<d", c.take(8, "CFG"))[0] if v == 1 else (v // 2) / 100 if v % 2 == 0 else None
+        f["cfg_scale"] = (
+            struct.unpack("<d", c.take(8, "CFG"))[0] if v == 1 else (v // 2) / 100 if v % 2 == 0 else None
+        )
         if f["cfg_scale"] is None:
             raise BitstreamError("RECIPE section: malformed CFG field")
     if flags & F_SIZE:
@@ -213,4 +230,4 @@ def unpack_recipe(data: bytes, prompt: str = "") -> RecipeSection:
         recipe = make_recipe(source, **f)
     except RecipeError as e:
         raise BitstreamError(f"RECIPE section holds an invalid recipe: {e}") from e
-    return RecipeSection(recipe, bool(flags & F_PROMPT_IN_TEXT))
+    return RecipeSection(recipe, bool(flags & F_PROMPT_IN_TEXT), check_db)

@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import BitstreamError
 from ..entropy import PROB_ONE, BinaryDecoder, BinaryEncoder
+from ..errors import BitstreamError
 from .grids import DEFAULT_SIZE, MAX_GRID_SIDE
 
 MAX_ITEMS = 16

@@ -60,7 +60,8 @@ DEFAULT_OUT = HERE / "data" / "misc-text-en-1.npz"
 PROMPT_OUT = HERE / "data" / "misc-prompt-en-1.npz"
 TRAIN_CAPTIONS = REPO / "bench" / "data" / "captions" / "train"
 TRAIN_PROMPTS = REPO / "bench" / "data" / "prompts" / "train"
-PROMPT_REPEAT = 3  # each training prompt counts this often (R, V set on a dev split of train, see data/README.md)
+# R and V were set on a dev split of the training prompts (see data/README.md)
+PROMPT_REPEAT = 3  # each training prompt counts this often
 PROMPT_VARIANTS = 4  # and this many syntax variants of it (codec.textcoder.syntax)
 PROMPT_SEED = 1402  # the variants' seed (held-out variants in bench.text_bpc use another)
 
@@ -414,7 +415,10 @@ def build(
     captions = caption_texts(captions_dir)
     domain = captions + (prompt_texts(prompts_dir) if prompts_dir is not None else [])
     docs += [(MARK_OVERALL, t) for t in domain]
-    print(f"  {len(docs):,} training documents ({len(captions)} captions, {len(domain) - len(captions)} prompt texts)", file=sys.stderr)
+    print(
+        f"  {len(docs):,} training documents ({len(captions)} captions, {len(domain) - len(captions)} prompt texts)",
+        file=sys.stderr,
+    )
     tables = char_model(docs)
     tables.update(word_model(domain))
     meta = {
@@ -448,8 +452,12 @@ def build(
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=("text", "prompt"), default="text",
-                   help="text/misc-text-en-1 (descriptions) or text/misc-prompt-en-1 (text-to-image prompts)")
+    p.add_argument(
+        "--model",
+        choices=("text", "prompt"),
+        default="text",
+        help="text/misc-text-en-1 (descriptions) or text/misc-prompt-en-1 (text-to-image prompts)",
+    )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--wordnet", default=os.environ.get("WORDNET_DIR", "/usr/share/wordnet"))
     p.add_argument("--fortunes", default=os.environ.get("FORTUNES_DIR", "/usr/share/games/fortunes"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.errors import BitstreamError
 from codec.records import Description, Item
 from codec.textcoder.alphabet import (
@@ -24,7 +25,6 @@ from codec.textcoder.alphabet import (
     MARK_NAME,
     MARK_OVERALL,
 )
-from codec.entropy import ArithmeticDecoder, ArithmeticEncoder
 from codec.textcoder.model import ModelState
 from codec.textcoder.tables import Tables, tables_for
 
