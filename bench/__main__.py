@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--metrics", type=lambda s: [m.strip() for m in s.split(",") if m.strip()], default=None,
                    help="comma-separated metric names (default: every available one)")  # fmt: skip
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--source-kind", choices=("auto", "natural", "aigi"), default="auto",
+                   help="tag the sources natural or aigi (auto: from each file's generation metadata)")  # fmt: skip
 
     p = sub.add_parser("report", help="curves, markdown table and BD-rates of a run folder")
     p.add_argument("run_dir", type=Path)
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--bpp must be > 0, got {bad}")
         cfg = RunConfig(
             data=args.data, out=args.out, bpps=list(args.bpp), codecs=args.codecs,
-            decoder=args.decoder, limit=args.limit, metrics=args.metrics,
+            decoder=args.decoder, limit=args.limit, metrics=args.metrics, source_kind=args.source_kind,
         )  # fmt: skip
         try:
             summary = run(cfg, progress=not args.quiet)

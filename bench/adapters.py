@@ -37,7 +37,7 @@ class Adapter(Protocol):
     name: str
     ext: str  # file extension of the coded file, e.g. ".webp"
 
-    def code(self, image: Image.Image, target_bpp: float) -> Coded: ...
+    def code(self, image: Image.Image, target_bpp: float, recipe: Any = None) -> Coded: ...
 
 
 @dataclass
@@ -50,7 +50,8 @@ class ClassicalAdapter:
     def ext(self) -> str:
         return {"jpeg": ".jpg", "webp": ".webp", "avif": ".avif", "jxl": ".jxl"}[self.name]
 
-    def code(self, image: Image.Image, target_bpp: float) -> Coded:
+    def code(self, image: Image.Image, target_bpp: float, recipe: Any = None) -> Coded:
+        """``recipe`` is ignored: a classical codec has no use for generation settings."""
         budget = classical.budget_for_bpp(image.size, target_bpp)
         t0 = time.perf_counter()
         r = classical.encode_at_budget(image, budget, self.name)
@@ -92,13 +93,14 @@ class MiscAdapter:
         except Exception:  # noqa: BLE001 - no decoder package yet: bicubic is always there
             return "bicubic"
 
-    def code(self, image: Image.Image, target_bpp: float) -> Coded:
+    def code(self, image: Image.Image, target_bpp: float, recipe: Any = None) -> Coded:
+        """``recipe``: an AI image's recipe (codec.aigi), coded prompt-aware with a RECIPE section."""
         from codec.errors import BudgetError
         from codec.pipeline import decode, encode
 
         t0 = time.perf_counter()
         try:
-            enc = encode(image, target_bpp, decoder_hint=self._hint(), **self.options)
+            enc = encode(image, target_bpp, decoder_hint=self._hint(), recipe=recipe, **self.options)
         except BudgetError as e:
             raise NoFit(str(e)) from e
         t1 = time.perf_counter()
@@ -106,6 +108,8 @@ class MiscAdapter:
         t2 = time.perf_counter()
         px = enc.pixel
         info: dict[str, Any] = {"decoder": dec.decoder, "notes": list(enc.notes)}
+        if "regeneration" in dec.metadata:
+            info["regeneration"] = dec.metadata["regeneration"]["path"]
         for key, attr in (
             ("factor", "factor"),
             ("quality", "level"),

@@ -150,6 +150,11 @@ def _psnr(ref: Image.Image, dist: Image.Image) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+# PSNR of identical images is infinite; JSON, CSV and means need a number, so it is written
+# as this value (the usual convention), which no lossy reconstruction of 8-bit images reaches.
+PSNR_IDENTICAL = 100.0
+
+
 def _clean(values: dict[str, Any], names: Sequence[str]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for n in names:
@@ -160,6 +165,8 @@ def _clean(values: dict[str, Any], names: Sequence[str]) -> dict[str, float | No
             x = float(v) if v is not None else None
         except (TypeError, ValueError):
             x = None
+        if x == math.inf and n.lower().startswith("psnr"):
+            x = PSNR_IDENTICAL  # a bit-exact reconstruction (e.g. an AIGI regenerated), not a missing value
         out[n] = x if x is not None and math.isfinite(x) else None
     return out
 

@@ -73,19 +73,7 @@ def load(run_dir: Path) -> tuple[list[Condition], list[str], list[str], dict[str
         rows = list(reader)
         pair_names = [c for c in (reader.fieldnames or []) if c not in BASE_COLUMNS]
     summary = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    groups: dict[tuple[str, float], list[dict[str, str]]] = defaultdict(list)
-    for r in rows:
-        groups[(r["codec"], float(r["target_bpp"]))].append(r)
-    conds: dict[tuple[str, float], Condition] = {}
-    for (codec, bpp), rs in groups.items():
-        ok = [r for r in rs if r["status"] == "ok"]
-        c = Condition(codec, bpp, n_images=len(rs), n_fit=len(ok))
-        c.real_bpp = _mean([_num(r["real_bpp"]) for r in ok])
-        c.encode_s = _mean([_num(r["encode_s"]) for r in ok])
-        c.decode_s = _mean([_num(r["decode_s"]) for r in ok])
-        c.metrics = {n: _mean([_num(r.get(n)) for r in ok]) for n in pair_names}
-        c.counts = {n: sum(_num(r.get(n)) is not None for r in ok) for n in pair_names}
-        conds[(codec, bpp)] = c
+    conds = _conditions(rows, pair_names)
     set_names: list[str] = []
     pc = run_dir / "per_condition.csv"
     if pc.is_file():
@@ -101,6 +89,40 @@ def load(run_dir: Path) -> tuple[list[Condition], list[str], list[str], dict[str
     order = {c: i for i, c in enumerate(CODEC_ORDER)}
     out = sorted(conds.values(), key=lambda c: (order.get(c.codec, 99), c.codec, c.target_bpp))
     return out, pair_names, set_names, summary
+
+
+def _conditions(rows: list[dict[str, str]], pair_names: list[str]) -> dict[tuple[str, float], Condition]:
+    """Means per (codec, target) over the rows given (all of them, or one source kind)."""
+    groups: dict[tuple[str, float], list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["codec"], float(r["target_bpp"]))].append(r)
+    conds: dict[tuple[str, float], Condition] = {}
+    for (codec, bpp), rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        c = Condition(codec, bpp, n_images=len(rs), n_fit=len(ok))
+        c.real_bpp = _mean([_num(r["real_bpp"]) for r in ok])
+        c.encode_s = _mean([_num(r["encode_s"]) for r in ok])
+        c.decode_s = _mean([_num(r["decode_s"]) for r in ok])
+        c.metrics = {n: _mean([_num(r.get(n)) for r in ok]) for n in pair_names}
+        c.counts = {n: sum(_num(r.get(n)) is not None for r in ok) for n in pair_names}
+        conds[(codec, bpp)] = c
+    return conds
+
+
+def split_by_source_kind(run_dir: Path) -> dict[str, list[Condition]]:
+    """source_kind ("natural", "aigi") → its conditions, per-image metrics only (set metrics
+    such as FD are computed over all sources of a condition, so they are not split)."""
+    with open(Path(run_dir) / "per_image.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        pair_names = [c for c in (reader.fieldnames or []) if c not in BASE_COLUMNS]
+    order = {c: i for i, c in enumerate(CODEC_ORDER)}
+    out: dict[str, list[Condition]] = {}
+    for kind in ("natural", "aigi"):
+        sub = [r for r in rows if (r.get("source_kind") or "natural") == kind]
+        conds = _conditions(sub, pair_names).values()
+        out[kind] = sorted(conds, key=lambda c: (order.get(c.codec, 99), c.codec, c.target_bpp))
+    return out
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -289,6 +311,14 @@ def report(run_dir: Path, anchor: str = "misc") -> dict[str, Path]:
             cells = [v if isinstance(v, str) else _f(v, 1) for v in (vals.get(n) for n in bd_names)]
             md.append(f"| {codec} | " + " | ".join(cells) + " |")
         md.append("")
+    split = split_by_source_kind(run_dir)
+    md += ["## Natural vs AI-generated sources", "",
+           "The same means over the natural sources and over the AI-generated ones (`source_kind`, "
+           "from each source's generation metadata; see docs/AIGI.md). Set metrics are not split.", ""]  # fmt: skip
+    for kind, title in (("natural", "Natural sources"), ("aigi", "AI-generated sources")):
+        split_names = [n for n in pair_names if n in names]
+        md += [f"### {title}", ""]
+        md += [markdown_table(split[kind], split_names) if split[kind] else f"(no {kind} sources in this run)", ""]
     md += ["## Curves", ""] + [f"![{display_name(n)}](curves/{p.name})" for n, p in curves.items()] + [""]
     metrics_info = summary.get("metrics", {})
     notes = []

@@ -33,8 +33,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".p
 MANIFEST_FORMAT = "misc-study-manifest/1"
 BASE_COLUMNS = [
     "image", "codec", "target_bpp", "status", "real_bpp", "bytes", "budget_bytes", "width", "height",
-    "encode_s", "decode_s", "factor", "quality", "decoder",
+    "encode_s", "decode_s", "factor", "quality", "decoder", "source_kind",
 ]  # fmt: skip
+SOURCE_KINDS = ("natural", "aigi")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RunConfig:
     limit: int | None = None
     metrics: list[str] | None = None  # None: every available metric
     misc_options: dict[str, Any] = field(default_factory=dict)
+    source_kind: str = "auto"  # "auto": each source's own metadata says natural or aigi
 
 
 def bpp_dir(bpp: float) -> str:
@@ -108,18 +110,34 @@ def _item_done(item: dict[str, Any] | None, out: Path, mplan: measure.MetricPlan
     return "done" if all(n in have for n in mplan.pair) else "metrics"
 
 
+def source_info(path: Path, forced: str = "auto") -> tuple[str, Any]:
+    """(source_kind, recipe): "aigi" when the file's metadata holds a recipe or an AI marker
+    (codec.aigi.read_recipe), else "natural"; ``forced`` overrides the kind."""
+    if forced not in ("auto", *SOURCE_KINDS):
+        raise ValueError(f"source kind must be auto, natural or aigi, not {forced!r}")
+    from codec.aigi import read_recipe
+    from codec.errors import RecipeError
+
+    try:
+        found = read_recipe(path)
+    except RecipeError:
+        return ("natural" if forced == "auto" else forced), None
+    kind = forced if forced != "auto" else ("aigi" if found.is_aigi else "natural")
+    return kind, found.recipe
+
+
 def _code_one(
     adapter: adapters.Adapter, source: Image.Image, image_id: str, src_path: Path, bpp: float, out: Path,
-    mplan: measure.MetricPlan,
+    mplan: measure.MetricPlan, kind: tuple[str, Any] = ("natural", None),
 ) -> dict[str, Any]:  # fmt: skip
     w, h = source.size
     p = _paths(out, adapter.name, bpp, image_id, adapter.ext)
     row: dict[str, Any] = {
         "image": image_id, "source_path": str(src_path), "codec": adapter.name, "target_bpp": bpp,
-        "width": w, "height": h, "budget_bytes": int(bpp * w * h / 8 + 1e-9),
+        "width": w, "height": h, "budget_bytes": int(bpp * w * h / 8 + 1e-9), "source_kind": kind[0],
     }  # fmt: skip
     try:
-        coded = adapter.code(source, bpp)
+        coded = adapter.code(source, bpp, **({"recipe": kind[1]} if kind[1] is not None else {}))
     except adapters.NoFit as e:
         row.update(status="nofit", reason=str(e))
         return row
@@ -152,6 +170,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     ads = {c: adapters.make(c, cfg.decoder, cfg.misc_options) for c in runnable}
     errors: list[dict[str, Any]] = []
 
+    kinds = {img: source_info(img, cfg.source_kind) for img in images}
     jobs = [(img, c, b) for img in images for c in runnable for b in cfg.bpps]
     bar = _progress(len(jobs), progress)
     cache: dict[Path, Image.Image] = {}
@@ -176,7 +195,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
                         item["metrics"] = {**keep, **measure.compute_pair(mplan, source, rec, missing)}
                     item["metrics_source"] = mplan.source
                 else:
-                    item = _code_one(ads[codec], source, image_id, img_path, bpp, out, mplan)
+                    item = _code_one(ads[codec], source, image_id, img_path, bpp, out, mplan, kinds[img_path])
                 _write_json(p["item"], item)
             except Exception as e:  # noqa: BLE001 - one failure must not lose the whole run
                 errors.append({"image": image_id, "codec": codec, "target_bpp": bpp, "error": repr(e),
@@ -185,18 +204,22 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     bar.close()
 
     items = collect(out, [i.stem for i in images], runnable, cfg.bpps, ads)
+    kind_of = {img.stem: kinds[img][0] for img in images}
+    for it in items:  # fragments from before the tag, or a changed --source-kind
+        it["source_kind"] = kind_of.get(it["image"], it.get("source_kind", "natural"))
     conditions = _set_metrics(out, items, mplan, progress)
     write_per_image_csv(out / "per_image.csv", items, mplan.pair)
     write_per_condition_csv(out / "per_condition.csv", conditions, mplan.sets)
     refs = _copy_references(out, images)
     manifest = build_manifest(
-        items, conditions, refs, name=f"{Path(cfg.data).name} @ {'/'.join(map(bpp_dir, cfg.bpps))}"
+        items, conditions, refs, name=f"{Path(cfg.data).name} @ {'/'.join(map(bpp_dir, cfg.bpps))}", kinds=kind_of
     )
     _write_json(out / "manifest.json", manifest)
     summary = {
         "data": str(cfg.data), "images": len(images), "bpps": cfg.bpps, "codecs": cfg.codecs,
         "decoder": cfg.decoder, "limit": cfg.limit, "codec_unavailable": {c: s for c, s in codec_status.items() if s},
         "metrics": mplan.to_dict(), "errors": errors, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_kinds": {k: sum(v == k for v in kind_of.values()) for k in SOURCE_KINDS},
         "counts": {"ok": sum(i["status"] == "ok" for i in items), "nofit": sum(i["status"] == "nofit" for i in items),
                    "missing": len(images) * len(runnable) * len(cfg.bpps) - len(items)},
     }  # fmt: skip
@@ -338,13 +361,16 @@ def _copy_references(out: Path, images: Sequence[Path]) -> dict[str, str]:
 
 
 def build_manifest(
-    items: list[dict[str, Any]], conditions: list[dict[str, Any]], refs: dict[str, str], name: str
-) -> dict[str, Any]:
+    items: list[dict[str, Any]], conditions: list[dict[str, Any]], refs: dict[str, str], name: str,
+    kinds: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The stimulus manifest of docs/STUDY.md; paths are relative to the run folder.
 
     Every stimulus names its source as ``reference_path`` (the study's reference for
     golden pairs); ``references`` lists the originals once more as stimuli of their own.
+    Every stimulus and reference carries ``source_kind``: "natural" or "aigi".
     """
+    kinds = kinds or {}
     stimuli = []
     for it in items:
         if it["status"] != "ok":
@@ -359,6 +385,7 @@ def build_manifest(
             "path": it["recon"],
             "reference_path": refs[it["image"]],
             "source_path": it["source_path"],
+            "source_kind": it.get("source_kind") or kinds.get(it["image"], "natural"),
             "metrics": {k: v for k, v in it.get("metrics", {}).items() if v is not None},
         })  # fmt: skip
     used = {(s["codec"], float(s["target_bpp"])) for s in stimuli}
@@ -369,7 +396,8 @@ def build_manifest(
         if (c["codec"], float(c["target_bpp"])) in used
     ]  # fmt: skip
     references = [
-        {"id": f"{k}/reference", "source_id": k, "codec": "reference", "path": v} for k, v in refs.items()
+        {"id": f"{k}/reference", "source_id": k, "codec": "reference", "path": v, "source_kind": kinds.get(k, "natural")}
+        for k, v in refs.items()
     ]
     return {
         "format": MANIFEST_FORMAT,
