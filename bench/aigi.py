@@ -136,6 +136,9 @@ def regen_demo(size: int, bpps: list[float], steps: int) -> list[dict[str, Any]]
                 rows.append({"bpp": bpp, "error": str(e)})
                 continue
             layers = pipeline.info(enc.data)["sections"]
+            if "recipe" not in layers:
+                rows.append({"bpp": bpp, "error": f"{enc.nbytes} bytes, no recipe: " + "; ".join(enc.notes)})
+                continue
             for label, weights in (("same weights", same), ("other weights", other)):
                 cfg = RegenConfig(models=ModelMap({TINY_MODEL: weights}))
                 res = pipeline.decode(enc.data, decoder="bicubic", regen=cfg)
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for x in rows:
         if "error" in x:
-            print(f"{x['bpp']:>7g}  does not fit: {x['error']}")
+            print(f"{x['bpp']:>7g}  {x['error']}")
             continue
         p = x["psnr_vs_original"]
         ps = "inf (bit-exact)" if p == float("inf") else f"{p:.2f} dB"

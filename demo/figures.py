@@ -18,6 +18,7 @@ from codec.maps import grid_to_mask
 BUDGET_LAYERS: tuple[tuple[str, str, str], ...] = (
     ("header", "header", "#999999"),
     ("text", "text (description)", "#E69F00"),
+    ("recipe", "recipe (generation settings)", "#56B4E9"),
     ("maps", "maps (item grids)", "#009E73"),
     ("pixel_av1", "pixel layer (AV1)", "#0072B2"),
     ("checksum", "checksum", "#CC79A7"),

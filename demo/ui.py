@@ -26,7 +26,7 @@ from PIL import Image
 
 from codec.describe import FORMAT_HELP
 from codec.errors import BudgetError, CodecError
-from demo import session
+from demo import aigi_panel, session
 from demo.backends import DESCRIBER_LABELS, Backends
 from demo.examples import example_files
 from demo.figures import budget_bar, cell_at, overlay_maps
@@ -169,6 +169,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             upload = gr.File(label="Upload a .misc file", file_types=[".misc"], type="binary",
                              elem_id="demo-upload")
             upload_btn = gr.Button("Decode the uploaded file", elem_id="demo-decode-upload")
+        aigi_panel.build(image_in, bpp, decoder, {"text": text, "budget": budget, "enc_info": enc_info,
+                                                  "misc_file": misc_file, "data_state": data_state,
+                                                  "orig_state": orig_state})  # fmt: skip
         with gr.Accordion("Backends: which are active, and how to enable the others", open=False):
             status_md = gr.Markdown(value=backends.status_markdown, elem_id="demo-status")
             refresh_btn = gr.Button("Refresh", size="sm")
@@ -245,7 +248,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         def do_decode(data, original, dec, progress=gr.Progress()):
             if data is None:
                 raise gr.Error("Encode an image first (or upload a .misc file below).")
-            out = session.decode(data, dec, backends, _progress(progress))
+            out = aigi_panel.decode(data, dec, backends, _progress(progress))
             before = original if original is not None else out.upsampled
             return (before, out.image), out.upsampled, _decode_report(out, len(data)), out
 
@@ -267,7 +270,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 raise gr.Error("Choose a .misc file first.")
             data = bytes(blob)
             p = _progress(progress)
-            out = session.decode(data, dec, backends, p)
+            out = aigi_panel.decode(data, dec, backends, p)
             lay = out.layers
             names = [it.name for it in lay.description.items] if lay.description else []
             grids = lay.maps or [None] * len(names)
@@ -327,6 +330,8 @@ def _decode_report(out: session.Decoded, nbytes: int) -> str:
         lines.append(f"Decoder chosen: {reason}.")
     if out.metadata.get("note"):
         lines.append(f"Note: {out.metadata['note']}.")
+    if aigi_panel.decode_note(out.metadata):
+        lines.append(aigi_panel.decode_note(out.metadata))
     if lay.description is not None:
         lines.append("\n**The file's description**")
         lines += [f"- **{it.name}**: {it.detail}" for it in lay.description.items]

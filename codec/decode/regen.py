@@ -36,6 +36,7 @@ from ..aigi.check import DEFAULT_MARGIN_DB, agrees, check_psnr
 from ..errors import ModelUnavailableError
 from ..records import DecodedLayers, DecodeResult
 from .base import Decoder, Progress, finish, report
+from .tiny import RANDOM_LABEL
 
 ENV = "MISC_REGEN_MODELS"
 MARGIN_ENV = "MISC_REGEN_MARGIN_DB"
@@ -228,6 +229,8 @@ class RegenerationDecoder:
             )
             return self._fall_back(layers, progress, info)
         info["weights"] = target
+        if RANDOM_LABEL in target or RANDOM_LABEL in (recipe.model or ""):
+            info["random_weights"] = "random weights: the plumbing is proved, the picture is noise"
         report(progress, 0.0, f"loading the generator {target}")
         try:
             loader = self.config.loader or (lambda p: load_pipeline(p, self.config.device, self.config.dtype))
