@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | upscale | restore | bicubic")
     e.add_argument("--seed", type=int, default=None)
     e.add_argument("--max-pixels", type=int, default=None)
+    e.add_argument("--recipe", choices=("auto", "off"), default="auto",
+                   help="auto: an AI image's generation recipe (PNG text, EXIF, ComfyUI...) is coded prompt-aware")
 
     d = sub.add_parser("decode", help=".misc file -> PNG")
     d.add_argument("input", type=Path)
@@ -79,16 +81,27 @@ def _encode(args) -> dict:
 
         name, _, tag = args.clip.partition(":")
         clip = ClipSurgery.from_pretrained(name, pretrained=tag or "openai")
+    recipe = None
+    if args.recipe == "auto":
+        from .aigi import read_recipe
+        from .errors import RecipeError
+
+        try:
+            recipe = read_recipe(args.input).recipe
+        except RecipeError:
+            recipe = None  # not a format that carries a recipe: coded as any image
     result = encode(
         args.input, args.bpp, describer=describer, clip=clip, map_size=args.map_size,
         map_threshold=args.map_threshold, decoder_hint=args.decoder, seed=args.seed,
-        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, recipe=recipe,
     )
     _write_atomic(args.output, result.data)
     out = {"output": str(args.output), "bytes": result.nbytes, "bpp": round(result.bpp, 6),
            "target_bpp": args.bpp, "seconds": round(result.seconds, 3)}
     if result.notes:
         out["notes"] = result.notes
+    if result.recipe is not None:
+        out["recipe"] = f"{result.recipe.source} recipe coded prompt-aware"
     return out
 
 
@@ -103,6 +116,8 @@ def _decode(args) -> dict:
     out = {"output": str(args.output), "decoder": result.decoder, "size": list(result.image.size)}
     if result.metadata.get("decoder_reason"):
         out["decoder_reason"] = result.metadata["decoder_reason"]
+    if result.metadata.get("regeneration"):
+        out["regeneration"] = result.metadata["regeneration"]
     return out
 
 
