@@ -151,18 +151,25 @@ def test_sampler_names_map_to_diffusers_schedulers(generators) -> None:
     assert "not mapped" in scheduler_for(pipe, "Restart", None)[1]
 
 
-def test_cli_codes_an_aigi_prompt_aware_and_reports_the_decode_path(aigi, tmp_path, capsys, monkeypatch) -> None:
+def test_cli_codes_an_aigi_prompt_aware_and_reports_the_decode_path(
+    aigi, tmp_path, capsys, monkeypatch
+) -> None:
     from codec.cli import main
 
     data, _, _ = aigi
     src = tmp_path / "aigi.png"
     src.write_bytes(data)
     monkeypatch.delenv(ENV, raising=False)
-    assert main(["encode", str(src), "-o", str(tmp_path / "a.misc"), "--bpp", "0.08", "--decoder", "bicubic"]) == 0
+    assert (
+        main(["encode", str(src), "-o", str(tmp_path / "a.misc"), "--bpp", "0.08", "--decoder", "bicubic"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["recipe"] == "a1111 recipe coded prompt-aware"
     assert main(["info", str(tmp_path / "a.misc")]) == 0
     assert "recipe" in json.loads(capsys.readouterr().out)["sections"]
-    assert main(["decode", str(tmp_path / "a.misc"), "-o", str(tmp_path / "a.png"), "--decoder", "bicubic"]) == 0
+    assert (
+        main(["decode", str(tmp_path / "a.misc"), "-o", str(tmp_path / "a.png"), "--decoder", "bicubic"]) == 0
+    )
     assert json.loads(capsys.readouterr().out)["regeneration"]["path"] == "fallback"
     assert main(["encode", str(src), "-o", str(tmp_path / "b.misc"), "--bpp", "0.08", "--decoder", "bicubic",
                  "--recipe", "off"]) == 0  # fmt: skip
