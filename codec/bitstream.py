@@ -142,9 +142,9 @@ class Reader:
         self.pos += n
         return out
 
-    def varint(self, limit: int, name: str) -> int:
+    def varint(self, limit: int, name: str, max_bytes: int = MAX_VARINT_BYTES) -> int:
         value = 0
-        for i in range(MAX_VARINT_BYTES):
+        for i in range(max_bytes):
             b = self.byte()
             value |= (b & 0x7F) << (7 * i)
             if not b & 0x80:
@@ -153,7 +153,7 @@ class Reader:
                 if value > limit:
                     raise BitstreamError(f"{self.what}: field '{name}' is {value}, above the limit {limit}")
                 return value
-        raise BitstreamError(f"{self.what}: field '{name}' is longer than {MAX_VARINT_BYTES} bytes")
+        raise BitstreamError(f"{self.what}: field '{name}' is longer than {max_bytes} bytes")
 
 
 # ----------------------------------------------------------------------------- pack / unpack

@@ -65,10 +65,12 @@ def test_recipe_section_round_trips_in_tens_of_bytes() -> None:
 @pytest.mark.parametrize(
     "payload, message",
     [
-        (b"", "truncated in field 'flags'"),
+        (b"", "RECIPE section is truncated"),
         (b"\xff\x7f", "above the limit 4095"),
         (b"\x02\x07", "field 'source' is 7, above the limit 6"),
-        (b"\x02\x01\x80", "truncated in field 'seed'"),
+        (b"\x02\x01\x80", "RECIPE section is truncated"),
+        (b"\x02\x01" + b"\xff" * 10 + b"\x01", "field 'seed' is longer than 10 bytes"),
+        (b"\x80\x01\x01\x7f", "a field claims 127 bytes"),
         (b"\x80\x01\x01\x05\xff\xfe\xfd\xfc\xfb", "model name is not valid UTF-8"),
         (b"\x00\x01\x00", "1 trailing bytes"),
         (b"\x04\x01\x00", "steps is 0, outside 1..10000"),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..bitstream import Reader, varint
 from ..errors import BitstreamError, RecipeError
 from ..records import Description
 from .recipe import MAX_NAME_CHARS, MAX_SEED, MAX_SIDE, MAX_STEPS, Recipe, make_recipe
@@ -67,25 +68,13 @@ class RecipeSection:
     check_db: float | None = None  # the pixel layer's PSNR at its own size (None: no check)
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _text(s: str) -> bytes:
     raw = s.encode("utf-8")
-    return _varint(len(raw)) + raw
+    return varint(len(raw)) + raw
 
 
 def _name(s: str, table: tuple[str, ...]) -> bytes:
-    return _varint(table.index(s) + 1) if s in table else b"\x00" + _text(s)
+    return varint(table.index(s) + 1) if s in table else b"\x00" + _text(s)
 
 
 def pack_recipe(recipe: Recipe, prompt_in_text: bool = True, check_db: float | None = None) -> bytes:
@@ -103,20 +92,20 @@ def pack_recipe(recipe: Recipe, prompt_in_text: bool = True, check_db: float | N
         body.append(max(0, min(255, round(4 * check_db))) if check_db == check_db else 255)
     if recipe.seed is not None:
         flags |= F_SEED
-        body += _varint(recipe.seed)
+        body += varint(recipe.seed)
     if recipe.steps is not None:
         flags |= F_STEPS
-        body += _varint(recipe.steps)
+        body += varint(recipe.steps)
     if recipe.cfg_scale is not None:
         flags |= F_CFG
         hundredths = recipe.cfg_scale * 100
         if hundredths == int(hundredths):
-            body += _varint(2 * int(hundredths))
+            body += varint(2 * int(hundredths))
         else:
-            body += _varint(1) + struct.pack("<d", recipe.cfg_scale)
+            body += varint(1) + struct.pack("<d", recipe.cfg_scale)
     if recipe.size is not None:
         flags |= F_SIZE
-        body += _varint(recipe.width) + _varint(recipe.height)
+        body += varint(recipe.width) + varint(recipe.height)
     if recipe.sampler:
         flags |= F_SAMPLER
         body += _name(recipe.sampler, SAMPLERS)
@@ -132,55 +121,34 @@ def pack_recipe(recipe: Recipe, prompt_in_text: bool = True, check_db: float | N
         if len(h) % 2 == 0 and all(c in "0123456789abcdef" for c in h):
             flags |= F_HEX_HASH
             raw = bytes.fromhex(h)
-            body += _varint(len(raw)) + raw
+            body += varint(len(raw)) + raw
         else:
             body += _text(h)
     if recipe.negative_prompt:
         flags |= F_NEGATIVE
         body += textcoder.compress(Description(overall=recipe.negative_prompt), model=textcoder.PROMPT_MODEL)
     source = SOURCES.index(recipe.source) if recipe.source in SOURCES else 0
-    return _varint(flags) + _varint(source) + bytes(body)
+    return varint(flags) + varint(source) + bytes(body)
 
 
-class _Cursor:
+class _Cursor(Reader):
+    """The container's bounded reader, with 10-byte varints (64-bit seeds) and text fields."""
+
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
+        super().__init__(data, "RECIPE section")
 
-    def varint(self, limit: int, what: str) -> int:
-        value = 0
-        for i in range(MAX_VARINT):
-            if self.pos >= len(self.data):
-                raise BitstreamError(f"RECIPE section is truncated in field '{what}'")
-            b = self.data[self.pos]
-            self.pos += 1
-            value |= (b & 0x7F) << (7 * i)
-            if not b & 0x80:
-                if b == 0 and i > 0:
-                    raise BitstreamError(f"RECIPE section: non-canonical number in field '{what}'")
-                if value > limit:
-                    raise BitstreamError(
-                        f"RECIPE section: field '{what}' is {value}, above the limit {limit}"
-                    )
-                return value
-        raise BitstreamError(f"RECIPE section: field '{what}' is longer than {MAX_VARINT} bytes")
-
-    def take(self, n: int, what: str) -> bytes:
-        if n > len(self.data) - self.pos:
-            raise BitstreamError(f"RECIPE section is truncated in field '{what}'")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
+    def number(self, limit: int, what: str) -> int:
+        return self.varint(limit, what, max_bytes=MAX_VARINT)
 
     def text(self, what: str) -> str:
-        raw = self.take(self.varint(4 * MAX_NAME_CHARS, f"{what} length"), what)
+        raw = self.take(self.number(4 * MAX_NAME_CHARS, f"{what} length"))
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise BitstreamError(f"RECIPE section: {what} is not valid UTF-8") from e
 
     def name(self, table: tuple[str, ...], what: str) -> str:
-        k = self.varint(len(table), what)
+        k = self.number(len(table), what)
         return table[k - 1] if k else self.text(what)
 
 
@@ -189,24 +157,24 @@ def unpack_recipe(data: bytes, prompt: str = "") -> RecipeSection:
     from .. import textcoder
 
     c = _Cursor(bytes(data))
-    flags = c.varint(KNOWN_FLAGS, "flags")
-    source = SOURCES[c.varint(len(SOURCES) - 1, "source")]
+    flags = c.number(KNOWN_FLAGS, "flags")
+    source = SOURCES[c.number(len(SOURCES) - 1, "source")]
     f: dict = {"prompt": prompt if flags & F_PROMPT_IN_TEXT else ""}
-    check_db = c.take(1, "check")[0] / 4 if flags & F_CHECK else None
+    check_db = c.take(1)[0] / 4 if flags & F_CHECK else None
     if flags & F_SEED:
-        f["seed"] = c.varint(MAX_SEED, "seed")
+        f["seed"] = c.number(MAX_SEED, "seed")
     if flags & F_STEPS:
-        f["steps"] = c.varint(MAX_STEPS, "steps")
+        f["steps"] = c.number(MAX_STEPS, "steps")
     if flags & F_CFG:
-        v = c.varint(2 * 100 * 100, "CFG")
+        v = c.number(2 * 100 * 100, "CFG")
         f["cfg_scale"] = (
-            struct.unpack("<d", c.take(8, "CFG"))[0] if v == 1 else (v // 2) / 100 if v % 2 == 0 else None
+            struct.unpack("<d", c.take(8))[0] if v == 1 else (v // 2) / 100 if v % 2 == 0 else None
         )
         if f["cfg_scale"] is None:
             raise BitstreamError("RECIPE section: malformed CFG field")
     if flags & F_SIZE:
-        f["width"] = c.varint(MAX_SIDE, "width")
-        f["height"] = c.varint(MAX_SIDE, "height")
+        f["width"] = c.number(MAX_SIDE, "width")
+        f["height"] = c.number(MAX_SIDE, "height")
     if flags & F_SAMPLER:
         f["sampler"] = c.name(SAMPLERS, "sampler")
     if flags & F_SCHEDULER:
@@ -215,7 +183,7 @@ def unpack_recipe(data: bytes, prompt: str = "") -> RecipeSection:
         f["model"] = c.text("model name")
     if flags & F_HASH:
         if flags & F_HEX_HASH:
-            f["model_hash"] = c.take(c.varint(64, "model hash length"), "model hash").hex()
+            f["model_hash"] = c.take(c.number(64, "model hash length")).hex()
         else:
             f["model_hash"] = c.text("model hash")
     rest = c.data[c.pos :]
