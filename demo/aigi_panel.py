@@ -56,16 +56,19 @@ def _cell(value: Any) -> str:
 
 
 def regen_status(recipe: Any) -> str:
-    from codec.decode.regen import ENV, ModelMap
+    from codec.decode.regen import ENV, ModelMap, _weights_here
 
     try:
-        target = ModelMap.from_env().resolve(recipe.model, recipe.model_hash)
+        models = ModelMap.from_env()
+        target = models.resolve(recipe.model, recipe.model_hash)
     except CodecError as e:
         return f"Regeneration: unavailable ({e})."
     if not recipe.is_complete():
         return "Regeneration: the recipe is incomplete (it needs prompt, seed, steps, CFG, size and a model)."
     if target is None:
         return f"Regeneration: no weights are mapped to this model here (set `{ENV}`); decoding falls back."
+    if not models.is_explicit(target) and not _weights_here(target):
+        return f"Regeneration: the model is `{target}`, whose weights are not on this machine (set `{ENV}`); decoding falls back."
     return f"Regeneration: the model maps to `{target}`; decoding tries it first and checks it against the pixel layer."
 
 

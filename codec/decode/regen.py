@@ -66,11 +66,18 @@ class ModelMap:
     """Recipe model (hash or name) → from_pretrained id or local folder."""
 
     entries: dict[str, str] = field(default_factory=dict)
+    # targets named by the user (MISC_REGEN_MODELS or the caller): loaded even from the hub;
+    # built-in targets only when their weights are already here (no multi-GB surprise download)
+    explicit: set[str] | None = None
+
+    def is_explicit(self, target: str) -> bool:
+        return self.explicit is None or target in self.explicit
 
     @classmethod
     def from_env(cls) -> ModelMap:
         raw = os.environ.get(ENV, "").strip()
         entries = dict(BUILTIN_MODELS)
+        explicit: set[str] = set()
         if raw:
             text = Path(raw).read_text(encoding="utf-8") if not raw.startswith("{") else raw
             try:
@@ -80,7 +87,8 @@ class ModelMap:
             if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
                 raise ModelUnavailableError(f"{ENV} must map model names or hashes to paths or ids")
             entries.update(extra)
-        return cls(entries)
+            explicit = set(extra.values())
+        return cls(entries, explicit)
 
     def resolve(self, model: str | None, model_hash: str | None) -> str | None:
         norm = {_key(k): v for k, v in self.entries.items()}
@@ -185,6 +193,13 @@ def generate(pipe: Any, recipe: Any, progress: Progress | None = None) -> tuple[
     return out.images[0].convert("RGB"), {"scheduler": sched_name, "steps": steps}
 
 
+def _weights_here(target: str) -> bool:
+    """Whether a hub id is in the HF cache or a folder exists (cheap: nothing is loaded)."""
+    from . import _local
+
+    return _local(target, "model_index.json")
+
+
 # ----------------------------------------------------------------------------- decoder
 
 
@@ -229,6 +244,12 @@ class RegenerationDecoder:
             )
             return self._fall_back(layers, progress, info)
         info["weights"] = target
+        if not models.is_explicit(target) and not _weights_here(target):
+            info["reason"] = (
+                f"the built-in mapping names {target}, whose weights are not on this machine "
+                f"(not a folder, not in the HF cache); map the model to them with {ENV}"
+            )
+            return self._fall_back(layers, progress, info)
         if RANDOM_LABEL in target or RANDOM_LABEL in (recipe.model or ""):
             info["random_weights"] = "random weights: the plumbing is proved, the picture is noise"
         report(progress, 0.0, f"loading the generator {target}")
