@@ -177,7 +177,7 @@ def jpeg_entries(data: bytes) -> list[Entry]:
         if marker == 0xE1 and payload.startswith(b"Exif\x00\x00"):
             out.extend(exif_entries(payload[6:], "jpeg", budget))
         elif marker == 0xE1 and payload.startswith(XMP_HEADER):
-            xml = _utf8(payload[len(XMP_HEADER) :], "JPEG XMP segment")
+            xml = payload[len(XMP_HEADER) :].decode("utf-8", errors="replace")  # searched, never parsed
             budget.add(len(xml), "JPEG XMP segment")
             out.append(Entry("jpeg", "xmp", "xmp", xml))
         elif marker == 0xEB and b"jumb" in payload[:64] and b"c2pa" in payload[:256]:
@@ -205,7 +205,7 @@ def webp_entries(data: bytes) -> list[Entry]:
         if fourcc == b"EXIF":
             out.extend(exif_entries(body[6:] if body.startswith(b"Exif\x00\x00") else body, "webp", budget))
         elif fourcc == b"XMP ":
-            xml = _utf8(body, "WebP XMP chunk")
+            xml = body.decode("utf-8", errors="replace")
             budget.add(len(xml), "WebP XMP chunk")
             out.append(Entry("webp", "xmp", "xmp", xml))
         elif fourcc == b"C2PA":
