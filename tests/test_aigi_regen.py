@@ -47,6 +47,13 @@ def aigi(generators):
     return png_with_recipe(image, recipe), image, recipe
 
 
+@pytest.fixture(scope="module")
+def encoded(aigi) -> bytes:
+    """The picture coded prompt-aware from the recipe read back out of its PNG."""
+    data, image, _ = aigi
+    return pipeline.encode(image, 0.08, recipe=read_recipe(data).recipe, decoder_hint="bicubic").data
+
+
 def _config(path: str) -> RegenConfig:
     return RegenConfig(models=ModelMap({TINY_MODEL: path}))
 
@@ -96,29 +103,26 @@ def test_prompt_becomes_the_paragraph_and_the_file_names_the_prompt_model(aigi) 
     assert pipeline.info(enc.data)["sections"]["recipe"]["bytes"] < 60
 
 
-def test_regenerates_when_the_generator_loads_and_agrees(aigi, generators) -> None:
-    data, image, recipe = aigi
-    enc = pipeline.encode(image, 0.08, recipe=read_recipe(data).recipe, decoder_hint="bicubic")
-    res = pipeline.decode(enc.data, decoder="bicubic", regen=_config(generators["a"]))
+def test_regenerates_when_the_generator_loads_and_agrees(aigi, encoded, generators) -> None:
+    _, image, _ = aigi
+    res = pipeline.decode(encoded, decoder="bicubic", regen=_config(generators["a"]))
     regen = res.metadata["regeneration"]
     assert regen["path"] == "regenerated" and res.decoder == "regen/a"
     assert regen["scheduler"] == "EulerAncestralDiscreteScheduler"
     assert psnr(res.image, image) == float("inf")  # same weights, seed and CPU: bit-exact
 
 
-def test_falls_back_when_the_weights_differ_or_are_missing(aigi, generators, monkeypatch) -> None:
-    data, image, _ = aigi
-    enc = pipeline.encode(image, 0.08, recipe=read_recipe(data).recipe, decoder_hint="bicubic")
-    res = pipeline.decode(enc.data, decoder="bicubic", regen=_config(generators["b"]))
+def test_falls_back_when_the_weights_differ_or_are_missing(encoded, generators, monkeypatch) -> None:
+    res = pipeline.decode(encoded, decoder="bicubic", regen=_config(generators["b"]))
     regen = res.metadata["regeneration"]
     assert (regen["path"], res.decoder) == ("fallback", "bicubic")
     assert regen["got_db"] < regen["check_db"] - regen["margin_db"]
     assert "another model version" in regen["reason"]
     monkeypatch.delenv(ENV, raising=False)
-    res = pipeline.decode(enc.data, decoder="bicubic")  # nothing maps the tiny model here
+    res = pipeline.decode(encoded, decoder="bicubic")  # nothing maps the tiny model here
     assert res.metadata["regeneration"]["path"] == "fallback"
     assert "no weights are mapped" in res.metadata["regeneration"]["reason"]
-    assert "regeneration" not in pipeline.decode(enc.data, decoder="bicubic", regen=False).metadata
+    assert "regeneration" not in pipeline.decode(encoded, decoder="bicubic", regen=False).metadata
 
 
 def test_falls_back_when_the_picture_was_resized_after_generation(aigi, generators) -> None:
