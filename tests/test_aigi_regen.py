@@ -180,3 +180,25 @@ def test_cli_codes_an_aigi_prompt_aware_and_reports_the_decode_path(
     assert main(["encode", str(src), "-o", str(tmp_path / "b.misc"), "--bpp", "0.08", "--decoder", "bicubic",
                  "--recipe", "off"]) == 0  # fmt: skip
     assert "recipe" not in json.loads(capsys.readouterr().out)
+
+
+def test_an_sdxl_shaped_pipeline_regenerates_through_the_same_path(tmp_path) -> None:
+    """Tiny RANDOM-WEIGHT SDXL architecture (two text encoders, size conditioning)."""
+    from diffusers import StableDiffusionXLPipeline
+
+    from codec.decode.tiny import tiny_xl_components
+
+    parts = tiny_xl_components(0)
+    parts.pop("controlnet")
+    StableDiffusionXLPipeline(**parts).save_pretrained(tmp_path / "xl")
+    recipe = make_recipe("comfyui", prompt="a fox in the snow", negative_prompt="blurry", seed=3, steps=2,
+                         sampler="dpmpp_2m", scheduler="karras", cfg_scale=5, width=64, height=64,
+                         model="sd_xl_tiny.safetensors")  # fmt: skip
+    picture, info = generate(load_pipeline(str(tmp_path / "xl")), recipe)
+    assert info["scheduler"] == "DPMSolverMultistepScheduler (Karras sigmas)"
+    enc = pipeline.encode(picture, 0.5, recipe=recipe, decoder_hint="bicubic")
+    res = pipeline.decode(
+        enc.data, decoder="bicubic", regen=RegenConfig(models=ModelMap({"sd_xl_tiny": str(tmp_path / "xl")}))
+    )
+    assert res.metadata["regeneration"]["path"] == "regenerated"
+    assert psnr(res.image, picture) == float("inf")
