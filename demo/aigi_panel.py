@@ -149,11 +149,12 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
                     path, result.data, image.convert("RGB"))  # fmt: skip
 
         hide = {"api_visibility": "undocumented"}
-        file_in.change(show, [file_in], [recipe_md, recipe_state, image_in], **hide)
+        # explicit api names: a handler's default name ("encode") would take the tab's API endpoint's
+        file_in.change(show, [file_in], [recipe_md, recipe_state, image_in], api_name="aigi_recipe", **hide)
         encode_btn.click(
             encode, [image_in, bpp, decoder, recipe_state],
             [outputs["text"], outputs["budget"], outputs["enc_info"], outputs["misc_file"], outputs["data_state"],
-             outputs["orig_state"]], **hide,
+             outputs["orig_state"]], api_name="aigi_encode", **hide,
         )  # fmt: skip
 
 
