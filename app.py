@@ -3,17 +3,27 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--no-warm-up]
 
 Host and port also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; on a Hugging Face
-Space (SPACE_ID set) it binds 0.0.0.0. Backends are configured by environment variables,
-listed in the Demo tab's "Backends" panel. The study's settings: study/config.py.
+Space (SPACE_ID set) it binds 0.0.0.0. MISC_PROFILE (offline | full | auto; auto on a
+Space) picks each layer's backend (codec/profile.py); the other backend settings are
+environment variables, all listed in the Demo tab's "Backends" panel. On ZeroGPU the
+full profile's models are loaded before launch and the GPU steps run in ``spaces.GPU``
+functions (demo/zerogpu.py). The study's settings: study/config.py.
 """
 
 from __future__ import annotations
 
+try:  # ZeroGPU: `spaces` must be imported before anything initialises CUDA
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
 import argparse
+import logging
 import os
 
 import gradio as gr
 
+from demo import zerogpu
 from demo.backends import Backends
 from demo.ui import build_demo_tab
 from study.config import StudyConfig
@@ -49,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-warm-up", action="store_true",
                         help="do not load CLIP in the background at start (CLIP maps/metrics stay off)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     backends = Backends()
+    if backends.full and zerogpu.on_zerogpu():
+        backends.preload()  # ZeroGPU places weights only for models loaded before launch
     if not args.no_warm_up:
         backends.start_warm_up()
     app = build_app(backends=backends)

@@ -66,6 +66,16 @@ KNOWN_MODELS: dict[int, str] = {
     2: "diffusion/sd15-controlnet-tile",
     3: "text/misc-text-en-1",
     4: "text/misc-prompt-en-1",  # text-to-image prompts (codec.textcoder, PROMPT_MODEL)
+    # 16-31: who made a layer (provenance; a decoder does not need them). See docs/FORMAT.md.
+    16: "describe/hf:Qwen/Qwen2.5-VL-3B-Instruct",
+    17: "maps/clip-surgery:ViT-B-16/openai",
+    18: "describe/manual",
+    19: "maps/painted",
+    20: "describe/openai:gpt-4o",
+    21: "describe/openai:gpt-4o-mini",
+    22: "describe/hf:other",  # another transformers VLM (its full name would cost ~30 bytes)
+    23: "describe/openai:other",  # another OpenAI-compatible model
+    24: "maps/clip-surgery:other",  # another CLIP model
 }
 MODEL_IDS = {name: i for i, name in KNOWN_MODELS.items()}
 

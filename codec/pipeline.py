@@ -66,12 +66,18 @@ def budget_bytes(width: int, height: int, bpp: float) -> int:
 
 
 def _semantic_sections(
-    description: Description | None, maps: list[np.ndarray] | None, recipe=None
+    description: Description | None,
+    maps: list[np.ndarray] | None,
+    recipe=None,
+    made_by: dict[str, str] | None = None,
 ) -> tuple[list[bs.Section], list[str]]:
-    """TEXT (+ MAPS); with a recipe the paragraph is its prompt, coded by the prompt model,
-    and a RECIPE section follows (its check byte a placeholder until the pixel layer is known)."""
+    """TEXT (+ MAPS), and the models to name: the text coder, and who made each layer that
+    is present (``made_by``: {"text": ..., "maps": ...}). With a recipe the paragraph is its
+    prompt, coded by the prompt model, and a RECIPE section follows (its check byte a
+    placeholder until the pixel layer is known); the RECIPE then says where the text came from."""
     sections: list[bs.Section] = []
     models: list[str] = []
+    made_by = made_by or {}
     if description is not None and not description.is_empty():
         from . import textcoder
 
@@ -82,11 +88,25 @@ def _semantic_sections(
             from .aigi.section import pack_recipe
 
             sections.append(bs.Section(bs.SectionType.RECIPE, pack_recipe(recipe, check_db=0.0)))
+        else:
+            models += _compact_maker(made_by.get("text"))
     if maps:
         from .maps import compress_grids
 
         sections.append(bs.Section(bs.SectionType.MAPS, compress_grids(maps)))
+        models += _compact_maker(made_by.get("maps"))
     return sections, models
+
+
+def _compact_maker(name: str | None) -> list[str]:
+    """A layer's maker as the header names it: its one-byte id when it has one, else its
+    kind's ("describe/hf:other"): a full name would cost ~30 bytes, 0.001 bpp at 512²."""
+    if not name:
+        return []
+    if name in bs.MODEL_IDS:
+        return [name]
+    other = name.split(":", 1)[0] + ":other"
+    return [other] if other in bs.MODEL_IDS else []
 
 
 def _fixed_bytes(shell: bs.MiscFile, pixel_len: int) -> int:
@@ -125,12 +145,15 @@ def encode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
     recipe=None,
+    made_by: dict[str, str] | None = None,
 ) -> EncodeResult:
     """Code `image` into a .misc file of at most `target_bpp` bits per pixel.
 
     The semantic layers come from `description`/`maps` when given (e.g. edited in the
     demo), else from `describer`/`clip` when given; without either the file has no
-    semantic layer and the result's notes say so. When the semantic layers leave no room
+    semantic layer and the result's notes say so. The header names who made each layer:
+    ``made_by`` ({"text": "describe/...", "maps": "maps/..."}, e.g. from the demo), else
+    the describer's and CLIP model's own names. When the semantic layers leave no room
     for the smallest pixel layer, the maps and then the text are dropped, and the notes
     say so; when even a bare pixel layer does not fit, BudgetError gives the minimum.
 
@@ -148,9 +171,11 @@ def encode(
     w, h = rgb.size
     notes: list[str] = []
 
+    made_by = dict(made_by or {})
     if description is None and describer is not None:
         report(0.05, f"describing with {getattr(describer, 'name', 'describer')}")
         description = describer.describe(rgb)
+        made_by.setdefault("text", _made_by_describer(describer))
     if recipe is not None:
         description, recipe = _with_prompt(description, recipe, notes)
     if description is None or description.is_empty():
@@ -160,6 +185,7 @@ def encode(
     if maps is None and clip is not None and description is not None and description.items:
         report(0.3, "computing item maps")
         maps = clip.grids(rgb, [it.name for it in description.items], size=map_size, threshold=map_threshold)
+        made_by.setdefault("maps", getattr(clip, "header_name", ""))
     if maps is not None:
         if description is None or len(maps) != len(description.items):
             raise CodecError("there must be exactly one map per described item")
@@ -179,7 +205,9 @@ def encode(
     if description is not None:
         attempts.append((None, None))
     for desc_i, maps_i in attempts:
-        sections, text_models = _semantic_sections(desc_i, maps_i, recipe if desc_i is not None else None)
+        sections, text_models = _semantic_sections(
+            desc_i, maps_i, recipe if desc_i is not None else None, made_by
+        )
         shell = bs.MiscFile(w, h, sections, gray, seed, text_models + models)
         room = pixel_budget(shell, budget)
         if room <= 0 or room < smallest():
@@ -242,6 +270,12 @@ def _with_check(sections: list[bs.Section], recipe, rgb, pixel_payload: bytes) -
     check = check_psnr(rgb, decode_pixels(pixel_payload))
     packed = pack_recipe(recipe, check_db=check)
     return [bs.Section(s.type, packed) if s.type == bs.SectionType.RECIPE else s for s in sections]
+
+
+def _made_by_describer(describer) -> str:
+    from .describe import header_name
+
+    return header_name(describer) or ""
 
 
 def resolve_decoder_hint(decoder_hint: str) -> str:
@@ -342,6 +376,13 @@ def _get_decoder(name: str, **config):
 # ----------------------------------------------------------------------------- info
 
 
+def made_by(models: Sequence[str]) -> dict[str, str]:
+    """Which model made each layer, from the header's model names (provenance only)."""
+    prefixes = {"text": ("describe/",), "maps": ("maps/",), "decoder_hint": ("diffusion/", "restore/", "upscale/")}
+    return {layer: next((m for m in models if m.startswith(p)), "") for layer, p in prefixes.items()
+            if any(m.startswith(p) for m in models)}
+
+
 def info(data: bytes) -> dict[str, Any]:
     """What `python -m codec info` prints: sizes per layer, measured on the bytes."""
     f = bs.unpack(data)
@@ -363,6 +404,7 @@ def info(data: bytes) -> dict[str, Any]:
         "overhead_bytes": lay["header_bytes"] + lay["checksum_bytes"] + sum(s["framing_bytes"] for s in lay["sections"].values()),
         "sections": sections,
         "models": f.models,
+        "made_by": made_by(f.models),
         "seed": f.seed,
         "grayscale": f.grayscale,
         "format_version": f.version,

@@ -2,6 +2,8 @@
 
     Client(url).predict(handle_file("photo.png"), 0.02, "cat: grey tabby\\n\\nA cat.", "", "restore",
                         api_name="/encode")  -> (path of the .misc file, info JSON)
+    Client(url).predict(handle_file("photo.png"), 0.02, "", "", "diffusion", "default",
+                        api_name="/encode")  -> the profile's describer writes the text
     Client(url).predict(handle_file("photo.misc"), "restore", api_name="/decode")
                         -> (path of the decoded PNG, info JSON)
 
@@ -23,9 +25,11 @@ from demo.backends import Backends
 
 
 def _encode_api(backends: Backends):
-    def encode(image_path: str, bpp: float, description: str, maps_json: str, decoder_hint: str) -> tuple[str, dict]:
-        """Encode an image at `bpp`; `description` in the manual format (empty: none),
-        `maps_json` {item: 8×8 rows of 0/1} (empty: CLIP Surgery when available, else none)."""
+    def encode(image_path: str, bpp: float, description: str, maps_json: str, decoder_hint: str,
+               describer: str = "") -> tuple[str, dict]:
+        """Encode an image at `bpp`; `description` in the manual format (empty: none, or
+        what `describer` writes: "default" = the profile's, "hf", "openai"), `maps_json`
+        {item: 8×8 rows of 0/1} (empty: CLIP Surgery when available, else none)."""
         from demo.ui import _error_boundary
 
         @_error_boundary
@@ -35,11 +39,17 @@ def _encode_api(backends: Backends):
             with Image.open(image_path) as im:
                 image = im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
             desc = session.read_text(description or "")
+            made = {"text": session.MANUAL_TEXT, "maps": session.PAINTED_MAPS}
+            spec = backends.default_describer() if describer == "default" else (describer or "").strip()
+            if desc is None and spec and spec not in ("manual", "none"):
+                if spec not in backends.describers():
+                    raise gr.Error(f"describer {spec!r} is not available here; see the Backends panel")
+                desc, made["text"] = session.describe(image.convert("RGB"), spec, "", backends=backends)
             names = [it.name for it in desc.items] if desc else []
             grids = session.parse_maps_json(maps_json, names) if names else None
-            if grids is None and names and backends.clip is not None:
-                grids = backends.clip.grids(image.convert("RGB"), names, size=session.MAP_SIZE[0], threshold=0.35)
-            enc = session.encode(image, float(bpp), desc, grids, decoder_hint or "restore")
+            if grids is None and names and (backends.clip is not None or backends.full):
+                grids, made["maps"] = backends.maps(image.convert("RGB"), names, session.MAP_SIZE[0], 0.35)
+            enc = session.encode(image, float(bpp), desc, grids, decoder_hint or "restore", made_by=made)
             folder = Path(tempfile.mkdtemp(prefix="misc-api-"))
             path = folder / f"{Path(image_path).stem}.misc"
             path.write_bytes(enc.result.data)
@@ -91,6 +101,7 @@ def register_api(backends: Backends) -> None:
         text = gr.Textbox(label="description")
         maps = gr.Textbox(label="maps_json")
         hint = gr.Textbox(value="restore", label="decoder_hint")
+        desc_by = gr.Textbox(value="", label="describer")
         misc_out = gr.File(label="misc file")
         info_out = gr.JSON(label="info")
         misc_in = gr.File(label="misc file", type="filepath")
@@ -99,5 +110,6 @@ def register_api(backends: Backends) -> None:
         dinfo_out = gr.JSON(label="decode info")
         enc_btn = gr.Button("encode")
         dec_btn = gr.Button("decode")
-    enc_btn.click(_encode_api(backends), [img, bpp, text, maps, hint], [misc_out, info_out], api_name="encode")
+    enc_btn.click(_encode_api(backends), [img, bpp, text, maps, hint, desc_by], [misc_out, info_out],
+                  api_name="encode")
     dec_btn.click(_decode_api(backends), [misc_in, dec], [png_out, dinfo_out], api_name="decode")

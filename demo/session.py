@@ -20,7 +20,7 @@ from PIL import Image
 
 from bench.classical import encode_at_budget
 from codec import pipeline
-from codec.describe import DescribeConfig, get_describer, parse_description
+from codec.describe import DescribeConfig, get_describer, header_name, parse_description
 from codec.records import Description
 from demo.backends import Backends
 
@@ -59,14 +59,25 @@ def read_text(text: str) -> Description | None:
     return None if d.is_empty() else d
 
 
-def describe(image: Image.Image, spec: str, text: str, progress: Progress = _quiet) -> Description | None:
-    """Run the chosen describer; "manual" reads the text box, "none" gives no description."""
+MANUAL_TEXT, PAINTED_MAPS = "describe/manual", "maps/painted"  # header names of a person's layers
+
+
+def describe(
+    image: Image.Image, spec: str, text: str, progress: Progress = _quiet, backends: Backends | None = None
+) -> tuple[Description | None, str]:
+    """Run the chosen describer: (description, header name of its maker).
+
+    "manual" reads the text box, "none" gives no description; a model ("hf", "openai") is
+    the one ``backends`` keeps loaded (downloaded on first use under the full profile)."""
     if spec == "none":
-        return None
+        return None, ""
     if spec == "manual":
-        return get_describer("manual", text=text).describe(image) if text.strip() else None
+        return (get_describer("manual", text=text).describe(image), MANUAL_TEXT) if text.strip() else (None, "")
     progress(0.0, f"describing the image with {spec}")
-    return get_describer(spec).describe(image)
+    if backends is not None:
+        return backends.describe(image, spec, progress)
+    d = get_describer(spec)
+    return d.describe(image), header_name(d) or ""
 
 
 # ----------------------------------------------------------------------------- maps
@@ -121,14 +132,16 @@ def encode(
     grids: Sequence[np.ndarray] | None,
     decoder_hint: str,
     progress: Progress = _quiet,
+    made_by: dict[str, str] | None = None,
 ) -> Encoded:
-    """codec.pipeline.encode with the demo's pixel limit; grids all empty → no map layer."""
+    """codec.pipeline.encode with the demo's pixel limit; grids all empty → no map layer.
+    ``made_by``: who made the text and the maps, for the file's header."""
     if grids is not None and not any(np.any(g) for g in grids):
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
     result = pipeline.encode(
         image, float(bpp), description=description, maps=grids, decoder_hint=hint,
-        max_pixels=DEMO_MAX_PIXELS, progress=progress,
+        max_pixels=DEMO_MAX_PIXELS, progress=progress, made_by=made_by,
     )
     return Encoded(result, pipeline.info(result.data), pipeline.budget_bytes(result.width, result.height, bpp),
                    result.description, result.maps)
@@ -150,8 +163,8 @@ def decode(data: bytes, decoder_name: str, backends: Backends, progress: Progres
     progress(0.0, "reading the file")
     layers = pipeline.read_layers(data)
     progress(0.05, f"loading the {decoder_name} decoder")
-    decoder = backends.decoder(decoder_name)
-    out = decoder.decode(layers, progress=sub(progress, 0.1, 1.0))
+    decoder = backends.decoder(decoder_name, sub(progress, 0.05, 0.1))
+    out = backends.run_decode(decoder_name, layers, sub(progress, 0.1, 1.0))
     size = (layers.width, layers.height)
     up = layers.lowres.convert("RGB").resize(size, Image.Resampling.BICUBIC)
     meta = dict(out.metadata)

@@ -105,6 +105,9 @@ def _encode_report(enc: session.Encoded) -> str:
         if d.overall:
             lines.append(f"\n> {d.overall}")
         lines.append(f"\nItem maps in the file: {'yes' if enc.grids else 'none'}")
+    made = info.get("made_by") or {}
+    if made:
+        lines.append("\nMade by: " + " · ".join(f"{k}: `{v}`" for k, v in made.items()))
     for note in r.notes:
         lines.append(f"\n⚠️ {note}")
     return "\n".join(lines)
@@ -116,7 +119,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
     examples = [[str(p)] for p in example_files()]
     describers = backends.describers()
     decoders = backends.decoders()
-    default_decoder = "restore" if "restore" in decoders else decoders[0]
+    default_decoder = backends.default_decoder()
 
     with gr.Tab("Demo", id="demo"):
         gr.Markdown(INTRO)
@@ -124,6 +127,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         data_state = gr.State(None)  # the current .misc bytes
         orig_state = gr.State(None)  # the image those bytes were made from
         decoded_state = gr.State(None)  # the last session.Decoded
+        made_state = gr.State({})  # what a model made: {"text": [text, maker], "maps": [grids, maker]}
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"], format="png",
@@ -132,12 +136,14 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                             elem_id="demo-examples")
                 bpp = gr.Slider(0.002, 0.05, value=0.02, step=0.001, label="Target bits per pixel (whole file)",
                                 elem_id="demo-bpp")
-                describer = gr.Dropdown([(DESCRIBER_LABELS.get(k, k), k) for k in describers], value="manual",
-                                        label="Describer", elem_id="demo-describer")
+                describer = gr.Dropdown([(DESCRIBER_LABELS.get(k, k), k) for k in describers],
+                                        value=backends.default_describer(), label="Describer",
+                                        elem_id="demo-describer")
                 text = gr.Textbox(lines=6, label="Description (editable: one 'item: detail' line each, "
                                   "a blank line, the paragraph)", placeholder=FORMAT_HELP, elem_id="demo-text")
-                maps_src = gr.Radio([("painted by hand", "painted"), ("CLIP Surgery", "clip")], value="painted",
-                                    label="Item maps from", elem_id="demo-maps-source")
+                maps_src = gr.Radio([("painted by hand", "painted"), ("CLIP Surgery", "clip")],
+                                    value=backends.default_map_source(), label="Item maps from",
+                                    elem_id="demo-maps-source")
                 decoder = gr.Dropdown(["auto", *decoders], value=default_decoder, label="Decoder",
                                       elem_id="demo-decoder")
                 encode_btn = gr.Button("1 · Encode", variant="primary", elem_id="demo-encode")
@@ -210,27 +216,38 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             return fn
 
         @_error_boundary
-        def do_encode(image, rate, spec, txt, src, dec, pt, progress=gr.Progress()):
+        def do_encode(image, rate, spec, txt, src, dec, pt, made, progress=gr.Progress()):
             if image is None:
                 raise gr.Error("Pick an example or upload an image first.")
             p = _progress(progress)
-            desc = session.describe(image, spec, txt or "", session.sub(p, 0.0, 0.3))
+            desc, text_maker = session.describe(image, spec, txt or "", session.sub(p, 0.0, 0.3), backends)
             names = [it.name for it in desc.items] if desc else []
+            made = dict(made or {})
+            if spec == "manual" and made.get("text") and made["text"][0] == (txt or ""):
+                text_maker = made["text"][1]  # a model's text, not edited since
             if src == "clip" and names:
-                if backends.clip is None:
+                if backends.clip is None and not backends.full:
                     raise gr.Error("CLIP Surgery is not available here (see Backends below); paint the maps instead.")
                 p(0.3, "CLIP Surgery maps")
-                grids = backends.clip.grids(image.convert("RGB"), names, size=session.MAP_SIZE[0],
-                                            threshold=0.35)
+                grids, maps_maker = backends.maps(image.convert("RGB"), names, session.MAP_SIZE[0], 0.35,
+                                                  session.sub(p, 0.3, 0.35))
             else:
                 grids = _grids(names, pt) if names else None
-            enc = session.encode(image, rate, desc, grids, dec, session.sub(p, 0.35, 1.0))
+                same = made.get("maps") and grids is not None and made["maps"][0] == session.grids_to_json(names, grids)
+                maps_maker = made["maps"][1] if same else session.PAINTED_MAPS
+            enc = session.encode(image, rate, desc, grids, dec, session.sub(p, 0.35, 1.0),
+                                 made_by={"text": text_maker, "maps": maps_maker})
             new_txt = session.description_text(enc.description) if enc.description else txt
             new_pt = dict(pt or {})
             if enc.grids is not None and enc.description is not None:
                 new_pt.update(session.grids_to_json(names, enc.grids))
             sel = names[0] if names else None
+            if enc.description is not None:
+                made["text"] = [new_txt, text_maker]
+            if enc.grids is not None:
+                made["maps"] = [session.grids_to_json(names, enc.grids), maps_maker]
             return (
+                made,
                 gr.update(value=new_txt),
                 gr.update(value="manual" if enc.description else spec),  # next Encode reads the edited text
                 gr.update(value="painted"),  # ... and the (edited) cells
@@ -301,9 +318,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         clear_btn.click(set_all(False), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         encode_btn.click(
-            do_encode, [image_in, bpp, describer, text, maps_src, decoder, painted],
-            [text, describer, maps_src, item_sel, map_img, painted, budget, enc_info, misc_file, data_state,
-             orig_state], **hide,
+            do_encode, [image_in, bpp, describer, text, maps_src, decoder, painted, made_state],
+            [made_state, text, describer, maps_src, item_sel, map_img, painted, budget, enc_info, misc_file,
+             data_state, orig_state], **hide,
         )
         decode_btn.click(do_decode, [data_state, orig_state, decoder], [slider, pixel_img, dec_info, decoded_state],
                          **hide).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, *classical],
@@ -332,6 +349,8 @@ def _decode_report(out: session.Decoded, nbytes: int) -> str:
         lines.append(f"Note: {out.metadata['note']}.")
     if aigi_panel.decode_note(out.metadata):
         lines.append(aigi_panel.decode_note(out.metadata))
+    if out.metadata.get("weights"):
+        lines.append(f"⚠️ Weights: **{out.metadata['weights']}** — random weights, not a real model's output.")
     if lay.description is not None:
         lines.append("\n**The file's description**")
         lines += [f"- **{it.name}**: {it.detail}" for it in lay.description.items]

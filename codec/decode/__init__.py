@@ -103,84 +103,120 @@ def _with_reason(decoder: Any, reason: str) -> Any:
     return decoder
 
 
-def get_decoder(name: str = "auto", **config: Any) -> Decoder:
+def diffusion_files(sd_model: str, controlnet_model: str) -> tuple[Any, Any]:
+    """The (SD, ControlNet) ModelFiles: the full profile's file lists for the default
+    repositories, a config probe for others (their loaders fetch what they need)."""
+    from ..hub import ModelFiles
+    from ..profile import FULL_MODELS
+
+    sd, cn = FULL_MODELS["sd"], FULL_MODELS["controlnet"]
+    return (
+        sd if sd_model == sd.repo_id else ModelFiles(sd_model, probes=("model_index.json",)),
+        cn if controlnet_model == cn.repo_id else ModelFiles(controlnet_model, probes=("config.json",)),
+    )
+
+
+def load_diffusion(
+    sd_model: str | None = None,
+    controlnet_model: str | None = None,
+    *,
+    fetch: bool = False,
+    progress: Progress | None = None,
+    **config: Any,
+) -> Any:
+    """DiffusionDecoder with fp16 weight files where the repository has them.
+
+    ``fetch``: download missing files first (file by file, progress to ``progress`` and
+    the log), as the full profile does; otherwise only what is local (or what
+    ``from_pretrained`` itself fetches) is used.
+    """
+    from ..profile import CONTROLNET_FP16_FILE, SD_FP16_FILES
+    from .diffusion import DiffusionDecoder, configured_models
+
+    env_sd, env_cn, _ = configured_models()
+    sd, cn = sd_model or env_sd, controlnet_model or env_cn
+    sd_files, cn_files = diffusion_files(sd, cn)
+    if fetch:
+        sd_files.fetch(None if progress is None else lambda f, m: progress(0.7 * f, m))
+        cn_files.fetch(None if progress is None else lambda f, m: progress(0.7 + 0.2 * f, m))
+    if progress is not None:
+        progress(0.9, f"loading {sd} + {cn}")
+    sd_fp16 = all(sd_files.cached_file((f,)) for f in SD_FP16_FILES.values())
+    dec = DiffusionDecoder.from_pretrained(
+        sd, cn,
+        sd_variant="fp16" if sd_fp16 else None,
+        controlnet_variant=cn_files.variant(CONTROLNET_FP16_FILE),
+        **config,
+    )
+    dec.random_weights = sd_files.random_weights() or cn_files.random_weights()
+    return dec
+
+
+_DIFFUSION_KEYS = {
+    "sd_model", "controlnet_model", "device", "dtype", "mode", "steps", "strength", "guidance_scale",
+    "controlnet_scale", "negative_prompt", "prompt_suffix", "softness", "background_weight", "stage_steps",
+    "max_side", "color_fix",
+}
+_RESTORE_KEYS = {"tilesize", "max_passes", "color_fix", "min_factor"}
+_UPSCALE_KEYS = {
+    "model", "device", "dtype", "steps", "guidance_scale", "noise_level", "negative_prompt", "prompt_suffix",
+    "color_fix", "max_side",
+}
+
+
+def get_decoder(name: str = "auto", *, profile: str | None = None, progress: Progress | None = None,
+                **config: Any) -> Decoder:
     """The decoder called ``name``; its ``.reason`` says why it was chosen.
 
-    ``auto``: diffusion when its weights are available locally (explicit ``sd_model`` /
-    ``controlnet_model``, MISC_SD_MODEL / MISC_CONTROLNET_MODEL, or the HF cache) and load;
-    otherwise restoration; bicubic if Real-ESRGAN cannot load. Naming a decoder
-    explicitly never falls back: a missing model raises ModelUnavailableError.
+    ``auto``: with ``profile="full"`` the diffusion decoder, its weights downloaded from
+    the hub first when missing (progress to ``progress`` and the log); otherwise
+    diffusion only when its weights are already local (explicit ``sd_model`` /
+    ``controlnet_model``, MISC_SD_MODEL / MISC_CONTROLNET_MODEL, or the HF cache).
+    When diffusion cannot load: restoration; bicubic if Real-ESRGAN cannot load either.
+    Naming a decoder explicitly never falls back: a missing model raises
+    ModelUnavailableError (``diffusion`` under the full profile downloads first).
     ``config``: for diffusion, DiffusionDecoder.from_pretrained's arguments; for restore,
     RestorationDecoder's fields.
     """
     if name not in NAMES:
         raise ValueError(f"unknown decoder {name!r}; use one of {', '.join(NAMES)}")
-    diffusion_keys = {
-        "sd_model",
-        "controlnet_model",
-        "device",
-        "dtype",
-        "mode",
-        "steps",
-        "strength",
-        "guidance_scale",
-        "controlnet_scale",
-        "negative_prompt",
-        "prompt_suffix",
-        "softness",
-        "background_weight",
-        "stage_steps",
-        "max_side",
-        "color_fix",
-    }
-    restore_keys = {"tilesize", "max_passes", "color_fix", "min_factor"}
-    upscale_keys = {
-        "model",
-        "device",
-        "dtype",
-        "steps",
-        "guidance_scale",
-        "noise_level",
-        "negative_prompt",
-        "prompt_suffix",
-        "color_fix",
-        "max_side",
-    }
+    if profile not in (None, "offline", "full"):
+        raise ValueError(f"get_decoder takes a resolved profile (offline | full), got {profile!r}")
+    full = profile == "full"
+    diffusion_config = {k: v for k, v in config.items() if k in _DIFFUSION_KEYS}
+    restore_config = {k: v for k, v in config.items() if k in _RESTORE_KEYS}
     if name == "bicubic":
         return _with_reason(BicubicDecoder(), "requested")
     if name == "restore":
-        dec = RestorationDecoder(**{k: v for k, v in config.items() if k in restore_keys})
+        dec = RestorationDecoder(**restore_config)
         dec.load()
         return _with_reason(dec, "requested")
     if name == "upscale":
         from .upscale import UpscaleDecoder
 
         return _with_reason(
-            UpscaleDecoder.from_pretrained(**{k: v for k, v in config.items() if k in upscale_keys}),
+            UpscaleDecoder.from_pretrained(**{k: v for k, v in config.items() if k in _UPSCALE_KEYS}),
             "requested",
         )
     if name == "diffusion":
-        from .diffusion import DiffusionDecoder
-
-        return _with_reason(
-            DiffusionDecoder.from_pretrained(**{k: v for k, v in config.items() if k in diffusion_keys}),
-            "requested",
-        )
+        dec = load_diffusion(fetch=full, progress=progress, **diffusion_config)
+        return _with_reason(dec, "requested (full profile)" if full else "requested")
 
     # auto
-    from .diffusion import DiffusionDecoder, configured_models
+    from .diffusion import configured_models
 
     sd, cn, _ = configured_models()
     sd, cn = config.get("sd_model") or sd, config.get("controlnet_model") or cn
     ok, why = _diffusion_locally_available(sd, cn)
-    if ok:
+    if ok or full:
         try:
-            dec = DiffusionDecoder.from_pretrained(**{k: v for k, v in config.items() if k in diffusion_keys})
-            return _with_reason(dec, f"auto: diffusion ({why})")
+            dec = load_diffusion(fetch=full, progress=progress, **diffusion_config)
+            how = "full profile, weights fetched from the hub where missing" if full and not ok else why
+            return _with_reason(dec, f"auto: diffusion ({how})")
         except ModelUnavailableError as exc:
             why = f"diffusion weights failed to load: {exc}"
     try:
-        dec = RestorationDecoder(**{k: v for k, v in config.items() if k in restore_keys})
+        dec = RestorationDecoder(**restore_config)
         dec.load()
         return _with_reason(dec, f"auto: restoration, because {why}")
     except ModelUnavailableError as exc:
@@ -195,6 +231,8 @@ __all__ = [
     "RestorationDecoder",
     "available_decoders",
     "color_fix",
+    "diffusion_files",
     "get_decoder",
+    "load_diffusion",
     "load_realesrgan",
 ]

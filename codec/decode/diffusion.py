@@ -92,6 +92,7 @@ class DiffusionDecoder:
     models: tuple[str, ...] = ()
     name: str = "diffusion"
     reason: str = "chosen by the caller"  # why this decoder: set by get_decoder
+    random_weights: bool = False  # the cached models are a test's random ones (codec.hub.RANDOM_MARKER)
 
     @classmethod
     def from_pretrained(
@@ -100,13 +101,18 @@ class DiffusionDecoder:
         controlnet_model: str | None = None,
         device: Any = None,
         dtype: Any = None,
+        sd_variant: str | None = None,
+        controlnet_variant: str | None = None,
         **config: Any,
     ) -> DiffusionDecoder:
-        """Load real weights (local dirs or hub ids); ModelUnavailableError says how to provide them."""
+        """Load real weights (local dirs or hub ids); ModelUnavailableError says how to provide them.
+
+        ``sd_variant`` / ``controlnet_variant``: "fp16" to read the fp16 weight files."""
         env_sd, env_cn, _ = configured_models()
         sd_model, controlnet_model = sd_model or env_sd, controlnet_model or env_cn
         pipe = MapGuidedControlNetPipeline.from_pretrained(
-            sd_model, controlnet_model, device=device, dtype=dtype
+            sd_model, controlnet_model, device=device, dtype=dtype,
+            sd_variant=sd_variant, controlnet_variant=controlnet_variant,
         )
         return cls(
             pipe,
@@ -204,6 +210,6 @@ class DiffusionDecoder:
         }
         if mode != cfg.mode:
             metadata["note"] = "no item maps in the file: decoded with the paragraph only"
-        if any(RANDOM_LABEL in m for m in self.models):
+        if self.random_weights or any(RANDOM_LABEL in m for m in self.models):
             metadata["weights"] = "random (proves the code path, not the quality)"
         return DecodeResult(image=finish(image, layers), decoder=self.name, metadata=metadata)

@@ -147,11 +147,15 @@ class MapGuidedControlNetPipeline:
         controlnet_model: str,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        sd_variant: str | None = None,
+        controlnet_variant: str | None = None,
         **kwargs: Any,
     ) -> MapGuidedControlNetPipeline:
         """Load a Stable Diffusion repo/dir and a ControlNet repo/dir (diffusers layout).
 
-        Every failure raises ModelUnavailableError naming the model and how to provide it.
+        ``sd_variant`` / ``controlnet_variant`` (e.g. "fp16") pick the weight files of that
+        variant (half the download); tokenizer and scheduler have none. Every failure
+        raises ModelUnavailableError naming the model and how to provide it.
         """
         from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
         from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -165,6 +169,7 @@ class MapGuidedControlNetPipeline:
             ControlNetModel.from_pretrained,
             controlnet_model,
             torch_dtype=dtype,
+            variant=controlnet_variant,
             **kwargs,
         )
         unet = _load(
@@ -175,6 +180,7 @@ class MapGuidedControlNetPipeline:
             sd_model,
             subfolder="unet",
             torch_dtype=dtype,
+            variant=sd_variant,
             **kwargs,
         )
         vae = _load(
@@ -185,6 +191,7 @@ class MapGuidedControlNetPipeline:
             sd_model,
             subfolder="vae",
             torch_dtype=dtype,
+            variant=sd_variant,
             **kwargs,
         )
         text_encoder = _load(
@@ -195,6 +202,7 @@ class MapGuidedControlNetPipeline:
             sd_model,
             subfolder="text_encoder",
             torch_dtype=dtype,
+            variant=sd_variant,
             **kwargs,
         )
         tokenizer = _load(

@@ -11,7 +11,13 @@ d = get_describer("openai", config=DescribeConfig(max_items=3)).describe(image)
 
 from codec.describe.base import Describer, NoDescriber
 from codec.describe.config import SYSTEM_PROMPT, DescribeConfig, build_prompt
-from codec.describe.factory import SPECS, available_describers, get_describer
+from codec.describe.factory import (
+    SPECS,
+    available_describers,
+    get_describer,
+    header_name,
+    load_full_describer,
+)
 from codec.describe.hf import HFDescriber
 from codec.describe.manual import FORMAT_HELP, ManualDescriber
 from codec.describe.openai_api import OpenAIDescriber
@@ -32,5 +38,7 @@ __all__ = [
     "clean_text",
     "enforce_limits",
     "get_describer",
+    "header_name",
+    "load_full_describer",
     "parse_description",
 ]

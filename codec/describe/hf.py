@@ -97,6 +97,7 @@ class HFDescriber:
         self.vlm = vlm
         self.last_raw_text: str | None = None
         self.name = f"hf:{model}"
+        self.random_weights = False  # set by load_full_describer for a test's random model
 
     def __repr__(self) -> str:
         return f"HFDescriber(model={self.model_name!r})"

@@ -17,10 +17,11 @@ from .grid_coder import MAX_ITEMS, compress_grids, decompress_grids
 from .grids import DEFAULT_SIZE, DEFAULT_THRESHOLD, MAX_GRID_SIDE, grid_to_mask, mask_to_grid, to_grid
 
 if TYPE_CHECKING:
-    from .surgery import ClipSurgery
+    from .surgery import ClipSurgery, load_clip_surgery
 
 __all__ = [
     "ClipSurgery",
+    "load_clip_surgery",
     "to_grid",
     "mask_to_grid",
     "grid_to_mask",
@@ -34,8 +35,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "ClipSurgery":
-        from .surgery import ClipSurgery
+    if name in ("ClipSurgery", "load_clip_surgery"):
+        from . import surgery
 
-        return ClipSurgery
+        return getattr(surgery, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

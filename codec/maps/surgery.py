@@ -231,6 +231,7 @@ class ClipSurgery:
         self.std = tuple(getattr(visual, "image_std", None) or OPENAI_STD)
         self.text_batch = text_batch
         self._text_cache: dict[str, torch.Tensor] = {}
+        self.random_weights = False  # set by load_clip_surgery for a test's random model
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -280,6 +281,11 @@ class ClipSurgery:
     def model_id(self) -> str:
         """What produced the maps, for logs and file headers (the decoder does not need it)."""
         return f"clip-surgery/{self.name}"
+
+    @property
+    def header_name(self) -> str:
+        """The name the file's header gives the maps' maker (ViT-B-16/openai has a compact id)."""
+        return f"maps/clip-surgery:{self.name}"[:64]
 
     # ------------------------------------------------------------------ encoders
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -385,6 +391,33 @@ class ClipSurgery:
             scale = max_side / max(h, w)
             h, w = max(1, round(h * scale)), max(1, round(w * scale))
         return [to_grid(m, size, threshold) for m in self.similarity_maps(image, names, size=(h, w))]
+
+
+def load_clip_surgery(
+    model_name: str = "ViT-B-16",
+    pretrained: str = "openai",
+    *,
+    fetch: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+    **kwargs,
+) -> ClipSurgery:
+    """ClipSurgery.from_pretrained, with the full profile's download first.
+
+    ``fetch``: for the default ViT-B-16/openai, download open_clip's weight file from the
+    hub when it is not cached, with progress to ``progress`` and the log (open_clip would
+    otherwise fetch it silently). The result's ``random_weights`` says whether the cached
+    copy is a test's random model.
+    """
+    from ..profile import DEFAULT_CLIP, FULL_MODELS
+
+    files = FULL_MODELS["clip"] if (model_name, pretrained) == DEFAULT_CLIP else None
+    if fetch and files is not None:
+        files.fetch(None if progress is None else lambda f, m: progress(0.9 * f, m))
+    if progress is not None:
+        progress(0.9, f"loading CLIP {model_name}/{pretrained}")
+    clip = ClipSurgery.from_pretrained(model_name, pretrained, **kwargs)
+    clip.random_weights = bool(files is not None and files.random_weights())
+    return clip
 
 
 def _encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
