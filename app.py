@@ -52,6 +52,17 @@ def launch_kwargs(host: str | None = None, port: int | None = None) -> dict:
     }
 
 
+def _log_to_stderr() -> None:
+    """The project's own log lines (profile, downloads, models loaded) reach the Space's log."""
+    log = logging.getLogger("misc")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 on a Space)")
@@ -59,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-warm-up", action="store_true",
                         help="do not load CLIP in the background at start (CLIP maps/metrics stay off)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    _log_to_stderr()
     backends = Backends()
     if backends.full and zerogpu.on_zerogpu():
         backends.preload()  # ZeroGPU places weights only for models loaded before launch

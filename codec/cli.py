@@ -34,16 +34,33 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="image -> .misc file")
     e.add_argument("input", type=Path)
     e.add_argument("-o", "--output", type=Path, required=True)
-    e.add_argument("--bpp", type=float, default=0.02, help="target bits per pixel for the whole file (default 0.02)")
+    e.add_argument(
+        "--bpp", type=float, default=0.02, help="target bits per pixel for the whole file (default 0.02)"
+    )
     e.add_argument("--describer", default="none", help="none | openai | hf:MODEL | manual (with --text)")
-    e.add_argument("--text", default=None, help="description for --describer manual (JSON or 'name: detail' lines)")
+    e.add_argument(
+        "--text", default=None, help="description for --describer manual (JSON or 'name: detail' lines)"
+    )
     e.add_argument("--items", type=int, default=None, help="number of items the describer may name")
-    e.add_argument("--clip", default=None, help="open_clip model for item maps, e.g. ViT-B-16 or ViT-B-16:openai")
+    e.add_argument(
+        "--clip", default=None, help="open_clip model for item maps, e.g. ViT-B-16 or ViT-B-16:openai"
+    )
     e.add_argument("--map-size", type=int, default=8)
     e.add_argument("--map-threshold", type=float, default=0.35)
-    e.add_argument("--decoder", default="auto",
-                   help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | upscale | restore | bicubic")
+    e.add_argument(
+        "--decoder",
+        default="auto",
+        help="decoder the pixel layer is tuned for: auto (the best available here) | diffusion | upscale | restore | bicubic",
+    )
     e.add_argument("--seed", type=int, default=None)
+    e.add_argument(
+        "--profile",
+        choices=("auto", "full", "offline"),
+        default=None,
+        help="full: the VLM describes, CLIP Surgery maps, pixel layer for the diffusion decoder "
+        "(models downloaded on first use); auto: full with a GPU and the hub or a warm cache; "
+        "explicit --describer/--clip/--decoder win (default: offline, i.e. only those flags)",
+    )
     e.add_argument("--max-pixels", type=int, default=None)
     e.add_argument("--recipe", choices=("auto", "off"), default="auto",
                    help="auto: an AI image's generation recipe (PNG text, EXIF, ComfyUI...) is coded prompt-aware")
@@ -52,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("input", type=Path)
     d.add_argument("-o", "--output", type=Path, required=True)
     d.add_argument("--decoder", default="auto", help="auto | diffusion | upscale | restore | bicubic")
+    d.add_argument(
+        "--profile",
+        choices=("auto", "full", "offline"),
+        default=None,
+        help="full: decoder auto means diffusion, its weights downloaded when missing",
+    )
 
     i = sub.add_parser("info", help="print what a .misc file holds, as JSON")
     i.add_argument("input", type=Path)
@@ -64,19 +87,47 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _profile(requested: str | None) -> str:
+    """The resolved profile (offline | full) for --profile, saying on stderr why."""
+    if requested in (None, "offline"):
+        return "offline"
+    from .profile import probe, resolve
+
+    plan = resolve(requested, probe())
+    print(plan.summary(), file=sys.stderr)
+    return plan.profile
+
+
 def _encode(args) -> dict:
     from .imageio import DEFAULT_MAX_PIXELS
     from .pipeline import encode
 
-    describer = None
-    if args.describer and args.describer != "none":
+    full = _profile(args.profile) == "full"
+    if full and args.describer == "none":
+        from .describe import DescribeConfig, load_full_describer
+
+        cfg = DescribeConfig(max_items=args.items) if args.items is not None else DescribeConfig()
+        args.describer, preset = "full", load_full_describer(cfg, progress=_stderr_progress)
+    else:
+        preset = None
+    if full and not args.clip:
+        args.clip = "full"
+    if full and args.decoder == "auto":
+        args.decoder = "diffusion"
+    describer = preset
+    if preset is None and args.describer and args.describer != "none":
         from .describe import DescribeConfig, get_describer
 
         cfg = DescribeConfig(max_items=args.items) if args.items is not None else DescribeConfig()
         extra = {"text": args.text} if args.describer.startswith("manual") else {}
         describer = get_describer(args.describer, config=cfg, **extra)
     clip = None
-    if args.clip:
+    if args.clip == "full":
+        from .maps import load_clip_surgery
+        from .profile import clip_spec
+
+        clip = load_clip_surgery(*clip_spec(), fetch=True, progress=_stderr_progress)
+    elif args.clip:
         from .maps import ClipSurgery
 
         name, _, tag = args.clip.partition(":")
@@ -91,13 +142,25 @@ def _encode(args) -> dict:
         except RecipeError:
             recipe = None  # not a format that carries a recipe: coded as any image
     result = encode(
-        args.input, args.bpp, describer=describer, clip=clip, map_size=args.map_size,
-        map_threshold=args.map_threshold, decoder_hint=args.decoder, seed=args.seed,
-        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, recipe=recipe,
+        args.input,
+        args.bpp,
+        describer=describer,
+        clip=clip,
+        map_size=args.map_size,
+        map_threshold=args.map_threshold,
+        decoder_hint=args.decoder,
+        seed=args.seed,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        recipe=recipe,
     )
     _write_atomic(args.output, result.data)
-    out = {"output": str(args.output), "bytes": result.nbytes, "bpp": round(result.bpp, 6),
-           "target_bpp": args.bpp, "seconds": round(result.seconds, 3)}
+    out = {
+        "output": str(args.output),
+        "bytes": result.nbytes,
+        "bpp": round(result.bpp, 6),
+        "target_bpp": args.bpp,
+        "seconds": round(result.seconds, 3),
+    }
     if result.notes:
         out["notes"] = result.notes
     if result.recipe is not None:
@@ -108,7 +171,13 @@ def _encode(args) -> dict:
 def _decode(args) -> dict:
     from .pipeline import decode
 
-    result = decode(_read(args.input), decoder=args.decoder)
+    profile = _profile(args.profile)
+    extra = (
+        {"profile": "full", "progress": _stderr_progress}
+        if profile == "full" and isinstance(args.decoder, str)
+        else {}
+    )
+    result = decode(_read(args.input), decoder=args.decoder, **extra)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".part")
     result.image.save(tmp, format="PNG")
@@ -116,9 +185,17 @@ def _decode(args) -> dict:
     out = {"output": str(args.output), "decoder": result.decoder, "size": list(result.image.size)}
     if result.metadata.get("decoder_reason"):
         out["decoder_reason"] = result.metadata["decoder_reason"]
+    if result.metadata.get("weights"):
+        out["weights"] = result.metadata["weights"]
     if result.metadata.get("regeneration"):
         out["regeneration"] = result.metadata["regeneration"]
     return out
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    """Downloads and loading, one line each on stderr (stdout stays the JSON answer)."""
+    if message.startswith(("downloading", "loading")) and (fraction == 0 or fraction >= 0.9):
+        print(f"{message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -380,3 +380,33 @@ def test_app_wires_zerogpu_before_launch():
     text = Path("app.py").read_text()
     assert text.index("import spaces") < text.index("import gradio")
     assert "backends.preload()" in text and "zerogpu.on_zerogpu()" in text
+
+
+def test_cli_full_profile_without_weights_or_hub_fails_naming_the_model(tmp_path, monkeypatch, capsys):
+    from codec.cli import EXIT_MODEL, main
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(tmp_path / "in.png")
+    code = main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.misc"), "--profile", "full"])
+    err = capsys.readouterr().err
+    assert code == EXIT_MODEL and "profile full: requested" in err
+    assert "Qwen/Qwen2.5-VL-3B-Instruct" in err and "HF_HUB_OFFLINE" in err
+    assert not (tmp_path / "out.misc").exists()
+    # auto on a machine without a GPU is offline: the plain encoder, no model needed
+    assert (
+        main(
+            [
+                "encode",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "out.misc"),
+                "--profile",
+                "auto",
+                "--bpp",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert "profile offline (requested auto)" in capsys.readouterr().err
