@@ -116,7 +116,7 @@ class ModelFiles:
             raise ModelUnavailableError(
                 f"{self.repo_id} is a local directory without {', '.join(m[0] for m in todo)}"
             )
-        size = f" (~{self.download_bytes / GB:.1f} GB)" if self.download_bytes else ""
+        size = f" (~{human_bytes(self.download_bytes)})" if self.download_bytes else ""
         log.info("downloading %s%s on first use", self.repo_id, size)
         if self.patterns:
             _report(progress, 0.0, f"downloading {self.repo_id}: configs")
@@ -173,6 +173,13 @@ def hub_offline() -> bool:
     )
 
 
+def human_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
 def _progress_class(report: Callable[[float, str], None], label: str) -> type:
     """A tqdm subclass that forwards bytes to ``report`` and logs every 10 %."""
     from tqdm.auto import tqdm
@@ -187,11 +194,11 @@ def _progress_class(report: Callable[[float, str], None], label: str) -> type:
             out = super().update(n)
             total = self.total or 0
             frac = (self.n / total) if total else 0.0
-            report(frac, f"{label}: {self.n / GB:.2f} / {total / GB:.2f} GB")
+            report(frac, f"{label}: {human_bytes(self.n)} / {human_bytes(total)}")
             decile = int(frac * 10)
             if decile != self._logged:
                 self._logged = decile
-                log.info("%s: %d%% of %.2f GB", label, decile * 10, total / GB)
+                log.info("%s: %d%% of %s", label, decile * 10, human_bytes(total))
             return out
 
     return Reporting

@@ -211,6 +211,12 @@ class Backends:
         self.load_clip(progress)
         self.decoder(self.default_decoder(), progress)
 
+    def random_layers(self) -> list[str]:
+        """Layers whose loaded model is a test's random-weight model (to label their output)."""
+        loaded = {"describer": self._describers.values(), "maps": self._clips.values(),
+                  "decoder": self._decoders.values()}
+        return [layer for layer, models in loaded.items() if any(_random(m) for m in models)]
+
     # ---------------------------------------------------------------- defaults for the UI
     def default_describer(self) -> str:
         return self.plan.layers["describer"].backend if self.full else "manual"
@@ -325,7 +331,8 @@ class Backends:
         for name, layer in plan.layers.items():
             state = self._layer_state.get(name, "")
             model = f" `{layer.model}`" if layer.model else ""
-            random = f" — {RANDOM_NOTE}" if any(r in layer.model for r in plan.random_weights) else ""
+            planned_random = any(r in layer.model for r in plan.random_weights) and "random" not in state
+            random = f" — {RANDOM_NOTE}" if planned_random else ""
             lines.append(
                 f"- {name}: **{layer.backend}**{model}. {layer.reason}"
                 + (f" — *{state}*" if state else "")
@@ -344,7 +351,10 @@ class Backends:
             return f"- `{name}`: {state}. {why}{enable}"
 
         lines = [self.profile_markdown(), "", "**Backends**"]
+        planned = self.plan.layers["describer"]
         for k, (ok, why) in available_describers().items():
+            if self.full and k == planned.backend and not ok:
+                ok, why = True, f"the full profile's VLM, {planned.model} (loaded on first use)"
             lines.append(row(f"describer {k}", ok, f"{DESCRIBER_LABELS.get(k, k)}: {why}", HOW_TO.get(k, "")))
         clip_ok = self._clip_state == "ok"
         checking = "checking (loading weights in the background)…" if self._clip_state == "checking" else ""

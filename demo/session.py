@@ -196,7 +196,8 @@ def compare(
     original = original.convert("RGB")
     w, h = original.size
     methods: list[tuple[str, Image.Image, int | None, str]] = [
-        (f"MISC ({decoded.decoder})", decoded.image, nbytes, ""),
+        (f"MISC ({decoded.decoder})", decoded.image, nbytes,
+         "RANDOM WEIGHTS: not a real model's output" if decoded.metadata.get("weights") else ""),
         ("MISC pixel layer, bicubic", decoded.upsampled, nbytes, "same file, no model"),
     ]
     cmp = Comparison()

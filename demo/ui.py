@@ -91,7 +91,7 @@ def _file_for(data: bytes, stem: str) -> str:
     return str(path)
 
 
-def _encode_report(enc: session.Encoded) -> str:
+def _encode_report(enc: session.Encoded, random_layers: list[str] | None = None) -> str:
     r, info = enc.result, enc.info
     lines = [
         f"**{r.nbytes} bytes = {r.bpp:.5f} bpp** (target {r.target_bpp:g} bpp = {enc.target_bytes} bytes; "
@@ -108,6 +108,9 @@ def _encode_report(enc: session.Encoded) -> str:
     made = info.get("made_by") or {}
     if made:
         lines.append("\nMade by: " + " · ".join(f"{k}: `{v}`" for k, v in made.items()))
+    if random_layers:
+        lines.append(f"\n⚠️ The {' and '.join(random_layers)} model(s) have **random weights** (a test's models): "
+                     "their text and maps mean nothing.")
     for note in r.notes:
         lines.append(f"\n⚠️ {note}")
     return "\n".join(lines)
@@ -255,7 +258,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 _overlay(image, names, new_pt, sel),
                 new_pt,
                 budget_bar(enc.info, enc.target_bytes),
-                _encode_report(enc),
+                _encode_report(enc, [x for x, used in (("describer", text_maker not in ("", session.MANUAL_TEXT)),
+                                                       ("maps", maps_maker != session.PAINTED_MAPS))
+                                     if used and x in backends.random_layers()]),
                 _file_for(enc.result.data, f"image-{enc.result.nbytes}B"),
                 enc.result.data,
                 image.convert("RGB"),
@@ -267,7 +272,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 raise gr.Error("Encode an image first (or upload a .misc file below).")
             out = aigi_panel.decode(data, dec, backends, _progress(progress))
             before = original if original is not None else out.upsampled
-            return (before, out.image), out.upsampled, _decode_report(out, len(data)), out
+            label = "Original ◀ ▶ reconstruction" + (" (RANDOM WEIGHTS)" if out.metadata.get("weights") else "")
+            return (gr.update(value=(before, out.image), label=label), out.upsampled, _decode_report(out, len(data)),
+                    out)
 
         @_error_boundary
         def do_compare(decoded, data, original, progress=gr.Progress()):

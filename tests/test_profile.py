@@ -9,6 +9,7 @@ against a real huggingface_hub cache layout written by bench/random_models.py.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import types
 from pathlib import Path
@@ -410,3 +411,207 @@ def test_cli_full_profile_without_weights_or_hub_fails_naming_the_model(tmp_path
         == 0
     )
     assert "profile offline (requested auto)" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- first-use download
+
+
+class _LoopbackHub:
+    """The few hub routes hf_hub_download and snapshot_download use, on 127.0.0.1:
+    HEAD/GET /{repo}/resolve/{rev}/{path} (404 + EntryNotFound for missing files) and
+    GET /api/models/{repo}/revision/{rev} and /tree/{rev} (the revision and the file list)."""
+
+    COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(self, files: dict[str, dict[str, bytes]]):
+        import hashlib
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hub = self
+        self.files, self.requests = files, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # quiet
+                pass
+
+            def _file(self):
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if len(parts) >= 5 and parts[2] == "resolve":
+                    repo, rel = "/".join(parts[:2]), "/".join(parts[4:])
+                    return repo, rel, hub.files.get(repo, {}).get(rel)
+                return None, None, None
+
+            def _head(self, body: bool):
+                hub.requests.append((self.command, self.path))
+                if self.path.startswith("/api/models/"):
+                    repo = "/".join(self.path.split("/")[3:5])
+                    files = hub.files.get(repo, {})
+                    if "/tree/" in self.path:  # list_repo_tree(recursive=True)
+                        listing = [
+                            {"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                            for f, b in files.items()
+                        ]
+                    else:  # repo_info
+                        listing = {
+                            "id": repo,
+                            "sha": hub.COMMIT,
+                            "siblings": [{"rfilename": f} for f in files],
+                        }
+                    data = json.dumps(listing).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data if body else b"")
+                    return
+                repo, rel, data = self._file()
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("X-Error-Message", "Entry not found")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", hub.COMMIT)
+                self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+            def do_HEAD(self):  # noqa: N802
+                self._head(False)
+
+            def do_GET(self):  # noqa: N802
+                self._head(True)
+
+        import json
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_first_use_downloads_with_progress_to_the_callback_and_the_log(tmp_path):
+    """A loopback server speaking the hub's protocol: the full profile's fetch downloads the
+    missing files (fp16 variant absent → the fp32 file), reports bytes to the progress
+    callback and the log, and the cache then holds them (a second fetch asks nothing)."""
+    import subprocess
+
+    weights = bytes(range(256)) * 4096  # 1 MiB
+    hub = _LoopbackHub({"org/cn": {"config.json": b"{}", "w.safetensors": weights}})
+    script = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+from codec.hub import ModelFiles
+m = ModelFiles("org/cn", probes=("config.json",), weights=(("w.fp16.safetensors", "w.safetensors"),),
+               download_bytes=2**20)
+seen = []
+assert not m.cached()
+m.fetch(lambda f, msg: seen.append([round(f, 3), msg]))
+print(json.dumps({"seen": seen, "cached": m.cached(), "variant": m.variant("w.fp16.safetensors")}))
+m.fetch(lambda f, msg: seen.append("again"))
+print(json.dumps({"again": "again" in seen}))
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1",
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        hub.close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
+    assert first["cached"] and first["variant"] is None and not second["again"]
+    messages = [m for _, m in first["seen"]]
+    assert any(
+        m.startswith("downloading org/cn/w.safetensors: ") and m.endswith("1.05 MB / 1.05 MB")
+        for m in messages
+    )
+    assert max(f for f, _ in first["seen"]) == 1.0
+    assert "misc.hub: downloading org/cn (~1.05 MB) on first use" in out.stderr
+    assert "misc.hub: downloading org/cn/w.safetensors: 100% of 1.05 MB" in out.stderr
+    assert ("GET", "/org/cn/resolve/main/w.fp16.safetensors") in hub.requests or any(
+        "w.fp16.safetensors" in p for _, p in hub.requests
+    )  # the fp16 variant was asked for first
+
+
+def test_backends_full_profile_downloads_the_decoder_on_first_use(tmp_path):
+    """The demo's path: Backends under the full profile, an empty cache, the hub on
+    loopback serving random-weight SD + ControlNet under the default ids. The first decode
+    request downloads them (progress to the request and the panel), loads, decodes."""
+    import subprocess
+
+    from bench.random_models import tiny_controlnet, tiny_sd15
+    from codec.profile import DEFAULT_CONTROLNET, DEFAULT_SD
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    served = {
+        DEFAULT_SD: tree(tiny_sd15(tmp_path / "sd")),
+        DEFAULT_CONTROLNET: tree(tiny_controlnet(tmp_path / "cn")),
+    }
+    hub = _LoopbackHub(served)
+    script = """
+import json, sys
+from PIL import Image
+from codec.records import DecodedLayers, Description, Item
+from demo.backends import Backends
+import numpy as np
+b = Backends(profile="full")
+seen = []
+layers = DecodedLayers(width=64, height=64, grayscale=False, seed=1, models=[], lowres=Image.new("RGB", (16, 16), "red"),
+                       description=Description([Item("red square", "")], "red"), maps=[np.eye(8, dtype=bool)])
+panel_before = b.profile_markdown()
+out = b.run_decode("diffusion", layers, lambda f, m: seen.append(m))
+print(json.dumps({"seen": seen, "mode": out.metadata["mode"], "before": panel_before, "after": b.profile_markdown(),
+                  "decoder": out.decoder}))
+"""
+    env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if not k.startswith(("HF_", "TRANSFORMERS_", "MISC_"))
+    }
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HOME=str(tmp_path / "home"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        hub.close()
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (
+        r["mode"] == "regional" and r["decoder"] == "diffusion/stable-diffusion-v1-5+control_v11f1e_sd15_tile"
+    )
+    assert (
+        "downloads ~" in r["before"] and "hub reachable" not in r["before"]
+    )  # full was asked for, not probed
+    assert any(
+        "downloading stable-diffusion-v1-5/stable-diffusion-v1-5/unet/diffusion_pytorch_model.fp16.safetensors"
+        in m
+        for m in r["seen"]
+    )
+    assert any(m.startswith("downloading lllyasviel/control_v11f1e_sd15_tile/") for m in r["seen"])
+    assert "decoder: **diffusion**" in r["after"] and "*loaded*" in r["after"]

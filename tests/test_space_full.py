@@ -374,17 +374,20 @@ def test_browser_full_profile_status_encode_decode(space: Space, photo: Path, en
             "describe/hf:Qwen/Qwen2.5-VL-3B-Instruct" in info and "maps/clip-surgery:ViT-B-16/openai" in info
         )
         assert "red square" in info and "Item maps in the file: yes" in info
+        assert "describer and maps model(s) have random weights" in info
         t0 = time.perf_counter()
         page.locator("#demo-decode").click()
         expect(page.locator("#demo-decode-info")).to_contain_text("random weights", timeout=300000)
         space.timings["ui_decode_s"] = time.perf_counter() - t0
         expect(page.locator("#demo-decode-info")).to_contain_text("diffusion/stable-diffusion-v1-5")
         expect(page.locator("#demo-slider img").first).to_be_visible(timeout=60000)
+        expect(page.locator("#demo-slider")).to_contain_text("RANDOM WEIGHTS")
         page.get_by_role("button", name="Refresh").click()
         expect(status).to_contain_text("decoder: diffusion", timeout=20000)
         page.wait_for_timeout(1000)
         status_after = status.inner_text()
         assert status_after.count("loaded — random weights") == 3, status_after  # describer, maps, decoder
+        assert "describer hf: active" in status_after
         page.wait_for_timeout(1000)
         page.screenshot(path=str(OUT / "space_full_decoded.png"), full_page=True)
         browser.close()
