@@ -25,8 +25,9 @@ from demo.backends import Backends
 
 
 def _encode_api(backends: Backends):
-    def encode(image_path: str, bpp: float, description: str, maps_json: str, decoder_hint: str,
-               describer: str = "") -> tuple[str, dict]:
+    def encode(
+        image_path: str, bpp: float, description: str, maps_json: str, decoder_hint: str, describer: str = ""
+    ) -> tuple[str, dict]:
         """Encode an image at `bpp`; `description` in the manual format (empty: none, or
         what `describer` writes: "default" = the profile's, "hf", "openai"), `maps_json`
         {item: 8×8 rows of 0/1} (empty: CLIP Surgery when available, else none)."""
@@ -55,7 +56,9 @@ def _encode_api(backends: Backends):
             path.write_bytes(enc.result.data)
             info: dict[str, Any] = dict(enc.info)
             info.update(
-                target_bpp=float(bpp), target_bytes=enc.target_bytes, notes=enc.result.notes,
+                target_bpp=float(bpp),
+                target_bytes=enc.target_bytes,
+                notes=enc.result.notes,
                 description=enc.description.to_dict() if enc.description else None,
                 maps=[g.astype(int).tolist() for g in enc.grids] if enc.grids else None,
             )
@@ -80,8 +83,12 @@ def _decode_api(backends: Backends):
             lay = out.layers
             info = {
                 "decoder": out.decoder,
-                "metadata": {k: v for k, v in out.metadata.items() if isinstance(v, str | int | float | bool | list)},
-                "width": lay.width, "height": lay.height, "bytes": len(data),
+                "metadata": {
+                    k: v for k, v in out.metadata.items() if isinstance(v, str | int | float | bool | list)
+                },
+                "width": lay.width,
+                "height": lay.height,
+                "bytes": len(data),
                 "bpp": 8 * len(data) / (lay.width * lay.height),
                 "description": lay.description.to_dict() if lay.description else None,
                 "maps": [g.astype(int).tolist() for g in lay.maps] if lay.maps else None,
@@ -110,6 +117,7 @@ def register_api(backends: Backends) -> None:
         dinfo_out = gr.JSON(label="decode info")
         enc_btn = gr.Button("encode")
         dec_btn = gr.Button("decode")
-    enc_btn.click(_encode_api(backends), [img, bpp, text, maps, hint, desc_by], [misc_out, info_out],
-                  api_name="encode")
+    enc_btn.click(
+        _encode_api(backends), [img, bpp, text, maps, hint, desc_by], [misc_out, info_out], api_name="encode"
+    )
     dec_btn.click(_decode_api(backends), [misc_in, dec], [png_out, dinfo_out], api_name="decode")

@@ -199,6 +199,8 @@ class Backends:
     def run_decode(self, name: str, layers: Any, progress: Progress | None = None) -> Any:
         """Decode ``layers`` with decoder ``name`` (loaded, and under full downloaded, first)."""
         dec = self.decoder(name, progress)
+        if getattr(dec, "pipeline", None) is None:  # restore, bicubic: CPU decoders, no GPU to borrow
+            return dec.decode(layers, progress=progress)
         key = f"decoder:{name}"
         zerogpu.register(key, dec)
         return zerogpu.call_decode(key, layers, progress)
@@ -213,8 +215,11 @@ class Backends:
 
     def random_layers(self) -> list[str]:
         """Layers whose loaded model is a test's random-weight model (to label their output)."""
-        loaded = {"describer": self._describers.values(), "maps": self._clips.values(),
-                  "decoder": self._decoders.values()}
+        loaded = {
+            "describer": self._describers.values(),
+            "maps": self._clips.values(),
+            "decoder": self._decoders.values(),
+        }
         return [layer for layer, models in loaded.items() if any(_random(m) for m in models)]
 
     # ---------------------------------------------------------------- defaults for the UI

@@ -24,8 +24,14 @@ BUDGET_LAYERS: tuple[tuple[str, str, str], ...] = (
     ("checksum", "checksum", "#CC79A7"),
 )
 ITEM_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-    (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (255, 255, 255),
 )
 
 
@@ -53,22 +59,46 @@ def budget_bar(info: dict, target_bytes: int | None = None) -> Image.Image:
     fig, ax = plt.subplots(figsize=(8.0, 2.3), dpi=110)
     left = 0
     for _key, label, colour, n in parts:
-        ax.barh([0], [n], left=left, color=colour, edgecolor="white", height=0.6,
-                label=f"{label}: {n} B ({100 * n / total:.1f}%)")
+        ax.barh(
+            [0],
+            [n],
+            left=left,
+            color=colour,
+            edgecolor="white",
+            height=0.6,
+            label=f"{label}: {n} B ({100 * n / total:.1f}%)",
+        )
         if n / max(total, 1) > 0.06:
-            ax.text(left + n / 2, 0, f"{n} B", ha="center", va="center", color="white", fontsize=9,
-                    fontweight="bold")
+            ax.text(
+                left + n / 2,
+                0,
+                f"{n} B",
+                ha="center",
+                va="center",
+                color="white",
+                fontsize=9,
+                fontweight="bold",
+            )
         left += n
     limit = max(total, target_bytes or 0)
     if target_bytes:
         ax.axvline(target_bytes, color="#D55E00", linestyle="--", linewidth=1.5)
-        ax.text(target_bytes, 0.42, f" budget {target_bytes} B", color="#D55E00", fontsize=8, va="bottom",
-                ha="right")
+        ax.text(
+            target_bytes,
+            0.42,
+            f" budget {target_bytes} B",
+            color="#D55E00",
+            fontsize=8,
+            va="bottom",
+            ha="right",
+        )
     ax.set_xlim(0, limit * 1.02)
     ax.set_ylim(-0.5, 0.6)
     ax.set_yticks([])
-    ax.set_title(f"{total} bytes = {8 * total} bits = {info['bpp']:.5f} bpp "
-                 f"({info['width']}×{info['height']})", fontsize=10)
+    ax.set_title(
+        f"{total} bytes = {8 * total} bits = {info['bpp']:.5f} bpp ({info['width']}×{info['height']})",
+        fontsize=10,
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)

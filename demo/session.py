@@ -72,7 +72,9 @@ def describe(
     if spec == "none":
         return None, ""
     if spec == "manual":
-        return (get_describer("manual", text=text).describe(image), MANUAL_TEXT) if text.strip() else (None, "")
+        return (
+            (get_describer("manual", text=text).describe(image), MANUAL_TEXT) if text.strip() else (None, "")
+        )
     progress(0.0, f"describing the image with {spec}")
     if backends is not None:
         return backends.describe(image, spec, progress)
@@ -140,11 +142,22 @@ def encode(
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
     result = pipeline.encode(
-        image, float(bpp), description=description, maps=grids, decoder_hint=hint,
-        max_pixels=DEMO_MAX_PIXELS, progress=progress, made_by=made_by,
+        image,
+        float(bpp),
+        description=description,
+        maps=grids,
+        decoder_hint=hint,
+        max_pixels=DEMO_MAX_PIXELS,
+        progress=progress,
+        made_by=made_by,
     )
-    return Encoded(result, pipeline.info(result.data), pipeline.budget_bytes(result.width, result.height, bpp),
-                   result.description, result.maps)
+    return Encoded(
+        result,
+        pipeline.info(result.data),
+        pipeline.budget_bytes(result.width, result.height, bpp),
+        result.description,
+        result.maps,
+    )
 
 
 # ----------------------------------------------------------------------------- decode
@@ -196,8 +209,12 @@ def compare(
     original = original.convert("RGB")
     w, h = original.size
     methods: list[tuple[str, Image.Image, int | None, str]] = [
-        (f"MISC ({decoded.decoder})", decoded.image, nbytes,
-         "RANDOM WEIGHTS: not a real model's output" if decoded.metadata.get("weights") else ""),
+        (
+            f"MISC ({decoded.decoder})",
+            decoded.image,
+            nbytes,
+            "RANDOM WEIGHTS: not a real model's output" if decoded.metadata.get("weights") else "",
+        ),
         ("MISC pixel layer, bicubic", decoded.upsampled, nbytes, "same file, no model"),
     ]
     cmp = Comparison()
@@ -209,25 +226,36 @@ def compare(
             cmp.rows.append({"method": codec.upper(), "bytes": None, "note": f"unavailable: {exc}"})
             continue
         if r is None:
-            cmp.rows.append({"method": codec.upper(), "bytes": None, "note": f"no file fits in {nbytes} bytes"})
+            cmp.rows.append(
+                {"method": codec.upper(), "bytes": None, "note": f"no file fits in {nbytes} bytes"}
+            )
             continue
         note = f"{r.coded_size[0]}×{r.coded_size[1]} q{r.quality}, bicubic up"
         methods.append((codec.upper(), r.image, r.nbytes, note))
         cmp.images.append((r.image, f"{codec.upper()}: {r.nbytes} B ({note})"))
-    names = list(FR_METRICS) + [n for n in backends.semantic_metrics()
-                                if n != "clip_t" or decoded.layers.description is not None]
+    names = list(FR_METRICS) + [
+        n for n in backends.semantic_metrics() if n != "clip_t" or decoded.layers.description is not None
+    ]
     texts = None
     if "clip_t" in names:
-        overall = decoded.layers.description.overall or ", ".join(i.name for i in decoded.layers.description.items)
+        overall = decoded.layers.description.overall or ", ".join(
+            i.name for i in decoded.layers.description.items
+        )
         texts = [overall] * len(methods)
-    progress(0.35, f"metrics ({', '.join(metrics.METRICS[n].display_name for n in names)}) on {len(methods)} images")
-    scores = metrics.compute_batch([original] * len(methods), [m[1] for m in methods], names, texts=texts,
-                                   progress=False)
+    progress(
+        0.35,
+        f"metrics ({', '.join(metrics.METRICS[n].display_name for n in names)}) on {len(methods)} images",
+    )
+    scores = metrics.compute_batch(
+        [original] * len(methods), [m[1] for m in methods], names, texts=texts, progress=False
+    )
     cmp.metric_names = names
     missing = cmp.rows
     cmp.rows = []
     for (label, _img, n, note), s in zip(methods, scores, strict=True):
-        cmp.rows.append({"method": label, "bytes": n, "bpp": 8 * n / (w * h) if n else None, "note": note, **s})
+        cmp.rows.append(
+            {"method": label, "bytes": n, "bpp": 8 * n / (w * h) if n else None, "note": note, **s}
+        )
     cmp.rows += missing
     progress(1.0, "done")
     return cmp

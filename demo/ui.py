@@ -39,9 +39,11 @@ rate control sizes so the *whole file* fits the target. Encode, look at what the
 the text or click map cells, encode again, then decode and compare with classical codecs at the same file size.
 """
 
-MAP_HELP = ("Pick an item, then click cells on this picture to paint or erase its map. "
-            "Maps go into the file at the next **Encode**; an item with no painted cell gets an empty map, "
-            "and with no cell painted at all the file has no map layer.")
+MAP_HELP = (
+    "Pick an item, then click cells on this picture to paint or erase its map. "
+    "Maps go into the file at the next **Encode**; an item with no painted cell gets an empty map, "
+    "and with no cell painted at all the file has no map layer."
+)
 
 
 def _error_boundary(fn: Callable) -> Callable:
@@ -77,7 +79,9 @@ def _grids(names: list[str], painted: dict) -> list[np.ndarray]:
     return session.grids_for(names, painted or {})
 
 
-def _overlay(image: Image.Image | None, names: list[str], painted: dict, selected: str | None) -> Image.Image | None:
+def _overlay(
+    image: Image.Image | None, names: list[str], painted: dict, selected: str | None
+) -> Image.Image | None:
     if image is None:
         return None
     sel = names.index(selected) if selected in names else None
@@ -109,8 +113,10 @@ def _encode_report(enc: session.Encoded, random_layers: list[str] | None = None)
     if made:
         lines.append("\nMade by: " + " · ".join(f"{k}: `{v}`" for k, v in made.items()))
     if random_layers:
-        lines.append(f"\n⚠️ The {' and '.join(random_layers)} model(s) have **random weights** (a test's models): "
-                     "their text and maps mean nothing.")
+        lines.append(
+            f"\n⚠️ The {' and '.join(random_layers)} model(s) have **random weights** (a test's models): "
+            "their text and maps mean nothing."
+        )
     for note in r.notes:
         lines.append(f"\n⚠️ {note}")
     return "\n".join(lines)
@@ -133,50 +139,107 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         made_state = gr.State({})  # what a model made: {"text": [text, maker], "maps": [grids, maker]}
         with gr.Row():
             with gr.Column(scale=1):
-                image_in = gr.Image(label="Image", type="pil", sources=["upload", "clipboard"], format="png",
-                                    height=340, elem_id="demo-input")
-                gr.Examples(examples, inputs=[image_in], label="Examples (scikit-image photographs)",
-                            elem_id="demo-examples")
-                bpp = gr.Slider(0.002, 0.05, value=0.02, step=0.001, label="Target bits per pixel (whole file)",
-                                elem_id="demo-bpp")
-                describer = gr.Dropdown([(DESCRIBER_LABELS.get(k, k), k) for k in describers],
-                                        value=backends.default_describer(), label="Describer",
-                                        elem_id="demo-describer")
-                text = gr.Textbox(lines=6, label="Description (editable: one 'item: detail' line each, "
-                                  "a blank line, the paragraph)", placeholder=FORMAT_HELP, elem_id="demo-text")
-                maps_src = gr.Radio([("painted by hand", "painted"), ("CLIP Surgery", "clip")],
-                                    value=backends.default_map_source(), label="Item maps from",
-                                    elem_id="demo-maps-source")
-                decoder = gr.Dropdown(["auto", *decoders], value=default_decoder, label="Decoder",
-                                      elem_id="demo-decoder")
+                image_in = gr.Image(
+                    label="Image",
+                    type="pil",
+                    sources=["upload", "clipboard"],
+                    format="png",
+                    height=340,
+                    elem_id="demo-input",
+                )
+                gr.Examples(
+                    examples,
+                    inputs=[image_in],
+                    label="Examples (scikit-image photographs)",
+                    elem_id="demo-examples",
+                )
+                bpp = gr.Slider(
+                    0.002,
+                    0.05,
+                    value=0.02,
+                    step=0.001,
+                    label="Target bits per pixel (whole file)",
+                    elem_id="demo-bpp",
+                )
+                describer = gr.Dropdown(
+                    [(DESCRIBER_LABELS.get(k, k), k) for k in describers],
+                    value=backends.default_describer(),
+                    label="Describer",
+                    elem_id="demo-describer",
+                )
+                text = gr.Textbox(
+                    lines=6,
+                    label="Description (editable: one 'item: detail' line each, a blank line, the paragraph)",
+                    placeholder=FORMAT_HELP,
+                    elem_id="demo-text",
+                )
+                maps_src = gr.Radio(
+                    [("painted by hand", "painted"), ("CLIP Surgery", "clip")],
+                    value=backends.default_map_source(),
+                    label="Item maps from",
+                    elem_id="demo-maps-source",
+                )
+                decoder = gr.Dropdown(
+                    ["auto", *decoders], value=default_decoder, label="Decoder", elem_id="demo-decoder"
+                )
                 encode_btn = gr.Button("1 · Encode", variant="primary", elem_id="demo-encode")
             with gr.Column(scale=1):
                 item_sel = gr.Radio([], label="Item to paint", elem_id="demo-item")
-                map_img = gr.Image(label="Item maps (click a cell to paint or erase it)", type="pil",
-                                   interactive=False, format="png", height=340, elem_id="demo-maps")
+                map_img = gr.Image(
+                    label="Item maps (click a cell to paint or erase it)",
+                    type="pil",
+                    interactive=False,
+                    format="png",
+                    height=340,
+                    elem_id="demo-maps",
+                )
                 gr.Markdown(MAP_HELP)
                 with gr.Row():
                     clear_btn = gr.Button("Erase this item's map", size="sm")
                     fill_btn = gr.Button("Whole picture for this item", size="sm")
-                budget = gr.Image(label="Bit budget of the file", type="pil", interactive=False, format="png",
-                                  elem_id="demo-budget")
+                budget = gr.Image(
+                    label="Bit budget of the file",
+                    type="pil",
+                    interactive=False,
+                    format="png",
+                    elem_id="demo-budget",
+                )
                 enc_info = gr.Markdown(elem_id="demo-encode-info")
                 misc_file = gr.File(label="The .misc file", interactive=False, elem_id="demo-file")
         decode_btn = gr.Button("2 · Decode", variant="primary", elem_id="demo-decode")
         with gr.Row():
-            slider = gr.ImageSlider(label="Original ◀ ▶ reconstruction", type="pil", format="png",
-                                    elem_id="demo-slider")
-            pixel_img = gr.Image(label="Pixel layer alone (bicubic upsampling)", type="pil", format="png",
-                                 interactive=False, elem_id="demo-pixel")
-        metrics_df = gr.Dataframe(label="Same file size: MISC vs classical codecs (scored against the original)",
-                                  interactive=False, wrap=True, elem_id="demo-metrics")
+            slider = gr.ImageSlider(
+                label="Original ◀ ▶ reconstruction", type="pil", format="png", elem_id="demo-slider"
+            )
+            pixel_img = gr.Image(
+                label="Pixel layer alone (bicubic upsampling)",
+                type="pil",
+                format="png",
+                interactive=False,
+                elem_id="demo-pixel",
+            )
+        metrics_df = gr.Dataframe(
+            label="Same file size: MISC vs classical codecs (scored against the original)",
+            interactive=False,
+            wrap=True,
+            elem_id="demo-metrics",
+        )
         with gr.Row(elem_id="demo-classical"):
-            classical = [gr.Image(label=f"{c.upper()} at the same file size", type="pil", format="png",
-                                  interactive=False, elem_id=f"demo-{c}") for c in session.CLASSICAL]
+            classical = [
+                gr.Image(
+                    label=f"{c.upper()} at the same file size",
+                    type="pil",
+                    format="png",
+                    interactive=False,
+                    elem_id=f"demo-{c}",
+                )
+                for c in session.CLASSICAL
+            ]
         dec_info = gr.Markdown(elem_id="demo-decode-info")
         with gr.Accordion("Decode a .misc file of your own", open=False):
-            upload = gr.File(label="Upload a .misc file", file_types=[".misc"], type="binary",
-                             elem_id="demo-upload")
+            upload = gr.File(
+                label="Upload a .misc file", file_types=[".misc"], type="binary", elem_id="demo-upload"
+            )
             upload_btn = gr.Button("Decode the uploaded file", elem_id="demo-decode-upload")
         aigi_panel.build(image_in, bpp, decoder, {"text": text, "budget": budget, "enc_info": enc_info,
                                                   "misc_file": misc_file, "data_state": data_state,
@@ -196,8 +259,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         def toggle(image, txt, pt, selected, evt: gr.SelectData):
             names = _names(txt)
             if image is None or not names:
-                raise gr.Error("Write a description with at least one 'item: detail' line (or Encode with a "
-                               "describer) first; then pick an item and click cells.")
+                raise gr.Error(
+                    "Write a description with at least one 'item: detail' line (or Encode with a "
+                    "describer) first; then pick an item and click cells."
+                )
             if selected not in names:
                 selected = names[0]
             x, y = evt.index[0], evt.index[1]
@@ -216,6 +281,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 if selected in names:
                     pt[selected] = np.full(session.MAP_SIZE, int(value)).tolist()
                 return pt, _overlay(image, names, pt, selected)
+
             return fn
 
         @_error_boundary
@@ -230,16 +296,30 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 text_maker = made["text"][1]  # a model's text, not edited since
             if src == "clip" and names:
                 if backends.clip is None and not backends.full:
-                    raise gr.Error("CLIP Surgery is not available here (see Backends below); paint the maps instead.")
+                    raise gr.Error(
+                        "CLIP Surgery is not available here (see Backends below); paint the maps instead."
+                    )
                 p(0.3, "CLIP Surgery maps")
-                grids, maps_maker = backends.maps(image.convert("RGB"), names, session.MAP_SIZE[0], 0.35,
-                                                  session.sub(p, 0.3, 0.35))
+                grids, maps_maker = backends.maps(
+                    image.convert("RGB"), names, session.MAP_SIZE[0], 0.35, session.sub(p, 0.3, 0.35)
+                )
             else:
                 grids = _grids(names, pt) if names else None
-                same = made.get("maps") and grids is not None and made["maps"][0] == session.grids_to_json(names, grids)
+                same = (
+                    made.get("maps")
+                    and grids is not None
+                    and made["maps"][0] == session.grids_to_json(names, grids)
+                )
                 maps_maker = made["maps"][1] if same else session.PAINTED_MAPS
-            enc = session.encode(image, rate, desc, grids, dec, session.sub(p, 0.35, 1.0),
-                                 made_by={"text": text_maker, "maps": maps_maker})
+            enc = session.encode(
+                image,
+                rate,
+                desc,
+                grids,
+                dec,
+                session.sub(p, 0.35, 1.0),
+                made_by={"text": text_maker, "maps": maps_maker},
+            )
             new_txt = session.description_text(enc.description) if enc.description else txt
             new_pt = dict(pt or {})
             if enc.grids is not None and enc.description is not None:
@@ -258,9 +338,17 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 _overlay(image, names, new_pt, sel),
                 new_pt,
                 budget_bar(enc.info, enc.target_bytes),
-                _encode_report(enc, [x for x, used in (("describer", text_maker not in ("", session.MANUAL_TEXT)),
-                                                       ("maps", maps_maker != session.PAINTED_MAPS))
-                                     if used and x in backends.random_layers()]),
+                _encode_report(
+                    enc,
+                    [
+                        x
+                        for x, used in (
+                            ("describer", text_maker not in ("", session.MANUAL_TEXT)),
+                            ("maps", maps_maker != session.PAINTED_MAPS),
+                        )
+                        if used and x in backends.random_layers()
+                    ],
+                ),
                 _file_for(enc.result.data, f"image-{enc.result.nbytes}B"),
                 enc.result.data,
                 image.convert("RGB"),
@@ -272,9 +360,15 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 raise gr.Error("Encode an image first (or upload a .misc file below).")
             out = aigi_panel.decode(data, dec, backends, _progress(progress))
             before = original if original is not None else out.upsampled
-            label = "Original ◀ ▶ reconstruction" + (" (RANDOM WEIGHTS)" if out.metadata.get("weights") else "")
-            return (gr.update(value=(before, out.image), label=label), out.upsampled, _decode_report(out, len(data)),
-                    out)
+            label = "Original ◀ ▶ reconstruction" + (
+                " (RANDOM WEIGHTS)" if out.metadata.get("weights") else ""
+            )
+            return (
+                gr.update(value=(before, out.image), label=label),
+                out.upsampled,
+                _decode_report(out, len(data)),
+                out,
+            )
 
         @_error_boundary
         def do_compare(decoded, data, original, progress=gr.Progress()):
@@ -284,8 +378,12 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             cmp = session.compare(original, decoded, len(data), backends, _progress(progress))
             heads, rows = session.table(cmp)
             shown = {cap.split(":")[0]: (img, cap) for img, cap in cmp.images}
-            pictures = [gr.update(value=shown[c.upper()][0], label=shown[c.upper()][1]) if c.upper() in shown
-                        else gr.update(value=None, label=f"{c.upper()}: no file fits") for c in session.CLASSICAL]
+            pictures = [
+                gr.update(value=shown[c.upper()][0], label=shown[c.upper()][1])
+                if c.upper() in shown
+                else gr.update(value=None, label=f"{c.upper()}: no file fits")
+                for c in session.CLASSICAL
+            ]
             return pd.DataFrame(rows, columns=heads), *pictures
 
         @_error_boundary
@@ -302,7 +400,9 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             return (
                 (out.upsampled, out.image),
                 out.upsampled,
-                pd.DataFrame([["no original: metrics need the image the file was made from"]], columns=["note"]),
+                pd.DataFrame(
+                    [["no original: metrics need the image the file was made from"]], columns=["note"]
+                ),
                 *[gr.update(value=None) for _ in classical],
                 _decode_report(out, len(data)),
                 overlay_maps(out.image, names, grids, None, session.MAP_SIZE),
@@ -317,25 +417,62 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
 
         hide = {"api_visibility": "undocumented"}
         image_in.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], **hide)
-        text.change(redraw, [image_in, text, painted, item_sel], [item_sel, map_img], trigger_mode="always_last",
-                    **hide)
-        item_sel.change(lambda im, t, pt, s: gr.skip() if im is None else _overlay(im, _names(t), pt, s),
-                        [image_in, text, painted, item_sel], map_img, **hide)
+        text.change(
+            redraw,
+            [image_in, text, painted, item_sel],
+            [item_sel, map_img],
+            trigger_mode="always_last",
+            **hide,
+        )
+        item_sel.change(
+            lambda im, t, pt, s: gr.skip() if im is None else _overlay(im, _names(t), pt, s),
+            [image_in, text, painted, item_sel],
+            map_img,
+            **hide,
+        )
         map_img.select(toggle, [image_in, text, painted, item_sel], [painted, map_img, item_sel], **hide)
         clear_btn.click(set_all(False), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         encode_btn.click(
-            do_encode, [image_in, bpp, describer, text, maps_src, decoder, painted, made_state],
-            [made_state, text, describer, maps_src, item_sel, map_img, painted, budget, enc_info, misc_file,
-             data_state, orig_state], **hide,
+            do_encode,
+            [image_in, bpp, describer, text, maps_src, decoder, painted, made_state],
+            [
+                made_state,
+                text,
+                describer,
+                maps_src,
+                item_sel,
+                map_img,
+                painted,
+                budget,
+                enc_info,
+                misc_file,
+                data_state,
+                orig_state,
+            ],
+            **hide,
         )
-        decode_btn.click(do_decode, [data_state, orig_state, decoder], [slider, pixel_img, dec_info, decoded_state],
-                         **hide).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, *classical],
-                                         **hide)
+        decode_btn.click(
+            do_decode, [data_state, orig_state, decoder], [slider, pixel_img, dec_info, decoded_state], **hide
+        ).success(do_compare, [decoded_state, data_state, orig_state], [metrics_df, *classical], **hide)
         upload_btn.click(
-            do_decode_upload, [upload, decoder],
-            [slider, pixel_img, metrics_df, *classical, dec_info, map_img, budget, enc_info, misc_file, data_state,
-             orig_state, image_in], **hide,
+            do_decode_upload,
+            [upload, decoder],
+            [
+                slider,
+                pixel_img,
+                metrics_df,
+                *classical,
+                dec_info,
+                map_img,
+                budget,
+                enc_info,
+                misc_file,
+                data_state,
+                orig_state,
+                image_in,
+            ],
+            **hide,
         )
         refresh_btn.click(backends.status_markdown, None, status_md, **hide)
 
@@ -347,8 +484,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
 
 def _decode_report(out: session.Decoded, nbytes: int) -> str:
     lay = out.layers
-    lines = [f"**Decoded {nbytes} bytes with `{out.decoder}`** ({lay.width}×{lay.height}; pixel layer "
-             f"{lay.lowres.width}×{lay.lowres.height})."]
+    lines = [
+        f"**Decoded {nbytes} bytes with `{out.decoder}`** ({lay.width}×{lay.height}; pixel layer "
+        f"{lay.lowres.width}×{lay.lowres.height})."
+    ]
     reason = out.metadata.get("decoder_reason")
     if reason:
         lines.append(f"Decoder chosen: {reason}.")

@@ -63,8 +63,11 @@ def register(key: str, model: Any) -> None:
 
 
 def _model(key: str) -> Any:
-    if key not in MODELS:
-        raise KeyError(f"no model loaded under {key!r}")
+    if key not in MODELS:  # on ZeroGPU: loaded after this (reused) worker was forked
+        raise RuntimeError(
+            f"no model loaded under {key!r} in this GPU worker; on ZeroGPU the models are loaded before the app "
+            "launches (MISC_PROFILE=full or auto preloads the full profile's)"
+        )
     return MODELS[key]
 
 

@@ -114,88 +114,11 @@ def build_tiny_llava(path: Path) -> None:
     processor.save_pretrained(path)
 
 
-QWEN_SPECIALS = [
-    "<unk>",
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-QWEN_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
-    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
-    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
 def build_tiny_qwen25_vl(path: Path) -> None:
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    """The same tiny Qwen2.5-VL the full-profile end-to-end test saves under the hub id."""
+    from bench.random_models import tiny_qwen25_vl
 
-    vocab = {t: i for i, t in enumerate([*QWEN_SPECIALS, *string.printable])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=QWEN_SPECIALS[2:],
-    )
-    side = 56  # one 2×2 merge of 14-px patches per 28 px: 4 image tokens
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(
-            min_pixels=side * side, max_pixels=side * side, patch_size=14, merge_size=2, temporal_patch_size=2
-        ),
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(),
-        chat_template=QWEN_TEMPLATE,
-    )
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
-            bos_token_id=1,
-            eos_token_id=vocab["<|im_end|>"],
-            pad_token_id=1,
-        ),
-        vision_config=dict(
-            depth=1,
-            hidden_size=16,
-            intermediate_size=32,
-            num_heads=2,
-            out_hidden_size=32,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[0],
-        ),
-        image_token_id=vocab["<|image_pad|>"],
-        video_token_id=vocab["<|video_pad|>"],
-        vision_start_token_id=vocab["<|vision_start|>"],
-        vision_end_token_id=vocab["<|vision_end|>"],
-    )
-    torch.manual_seed(0)
-    Qwen2_5_VLForConditionalGeneration(config).eval().save_pretrained(path)
-    processor.save_pretrained(path)
+    tiny_qwen25_vl(path)
 
 
 BUILDERS = {"llava": build_tiny_llava, "qwen2.5-vl": build_tiny_qwen25_vl}

@@ -356,8 +356,14 @@ def test_backends_route_the_gpu_steps_through_the_wrapper(monkeypatch, tmp_path)
     import demo.zerogpu as zg
 
     assert zg.MODELS["maps:clip"] is recorder
-    b._decoders["bicubic"] = recorder
+    recorder.pipeline = object()  # a GPU decoder (diffusion, upscale) goes through the decorated function
+    b._decoders["diffusion"] = recorder
+    assert b.run_decode("diffusion", types.SimpleNamespace(width=8, height=8)) == "decoded"
+    assert zg.MODELS["decoder:diffusion"] is recorder
+    cpu = _Recorder()  # restore / bicubic need no GPU: called directly, never registered
+    b._decoders["bicubic"] = cpu
     assert b.run_decode("bicubic", types.SimpleNamespace(width=8, height=8)) == "decoded"
+    assert "decoder:bicubic" not in zg.MODELS
     assert "**Profile: `offline`**" in b.status_markdown()
 
 
@@ -548,6 +554,7 @@ print(json.dumps({"again": "again" in seen}))
     )  # the fp16 variant was asked for first
 
 
+@pytest.mark.slow
 def test_backends_full_profile_downloads_the_decoder_on_first_use(tmp_path):
     """The demo's path: Backends under the full profile, an empty cache, the hub on
     loopback serving random-weight SD + ControlNet under the default ids. The first decode
