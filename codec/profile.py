@@ -178,6 +178,7 @@ class Plan:
     layers: dict[str, LayerPlan]
     downloads: dict[str, int]  # repo id → bytes still to download (full profile)
     random_weights: tuple[str, ...] = ()  # repo ids whose cached copy is a test's random model
+    random_layers: tuple[str, ...] = ()  # layers (full profile) whose cached model is a test's random one
 
     @property
     def download_bytes(self) -> int:
@@ -250,6 +251,9 @@ def resolve(requested: str, facts: Facts, models: Mapping[str, ModelFiles] | Non
         raise ValueError(f"unknown profile {requested!r}; use one of {', '.join(PROFILES)}")
     models = FULL_MODELS if models is None else models
     random = tuple(models[k].repo_id for k, r in facts.random_weights.items() if r and k in models)
+    random_layers = tuple(
+        dict.fromkeys(MODEL_LAYER[k] for k, r in facts.random_weights.items() if r and k in models)
+    )
     if requested == "offline":
         return Plan(requested, "offline", "requested", _offline_layers("requested"), {}, random)
     if requested == "full":
@@ -260,6 +264,7 @@ def resolve(requested: str, facts: Facts, models: Mapping[str, ModelFiles] | Non
             _full_layers(facts, models, "requested"),
             _downloads(facts, models),
             random,
+            random_layers,
         )
 
     # auto: full needs a GPU, and every model in the cache or from the hub
@@ -278,6 +283,7 @@ def resolve(requested: str, facts: Facts, models: Mapping[str, ModelFiles] | Non
             _full_layers(facts, models, f"auto: {reason}"),
             _downloads(facts, models),
             random,
+            random_layers,
         )
     why = {}
     for layer in LAYERS:

@@ -336,7 +336,7 @@ class Backends:
         for name, layer in plan.layers.items():
             state = self._layer_state.get(name, "")
             model = f" `{layer.model}`" if layer.model else ""
-            planned_random = any(r in layer.model for r in plan.random_weights) and "random" not in state
+            planned_random = name in plan.random_layers and "random" not in state
             random = f" — {RANDOM_NOTE}" if planned_random else ""
             lines.append(
                 f"- {name}: **{layer.backend}**{model}. {layer.reason}"

@@ -375,6 +375,7 @@ def test_profile_panel_for_full_on_a_described_machine():
     assert md.startswith("**Profile: `full`** (requested `auto`")
     assert "describer: **hf** `Qwen/Qwen2.5-VL-3B-Instruct`" in md and "random weights" in md
     assert "decoder: **diffusion**" in md and "maps: **clip** `ViT-B-16/openai`" in md
+    assert md.count("random weights") == 1  # only the describer's cached model is a test's
     assert (
         b.default_describer() == "hf"
         and b.default_map_source() == "clip"
