@@ -504,12 +504,33 @@ class _LoopbackHub:
         self.server.shutdown()
 
 
+def _run_against(hub: _LoopbackHub, script: str, tmp_path: Path, timeout: int):
+    """Run ``script`` in a fresh interpreter whose hub is ``hub`` and whose cache is empty."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "MISC_"))}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HOME=str(tmp_path / "home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    finally:
+        hub.close()
+
+
 def test_first_use_downloads_with_progress_to_the_callback_and_the_log(tmp_path):
     """A loopback server speaking the hub's protocol: the full profile's fetch downloads the
     missing files (fp16 variant absent → the fp32 file), reports bytes to the progress
     callback and the log, and the cache then holds them (a second fetch asks nothing)."""
-    import subprocess
-
     weights = bytes(range(256)) * 4096  # 1 MiB
     hub = _LoopbackHub({"org/cn": {"config.json": b"{}", "w.safetensors": weights}})
     script = """
@@ -525,20 +546,7 @@ print(json.dumps({"seen": seen, "cached": m.cached(), "variant": m.variant("w.fp
 m.fetch(lambda f, msg: seen.append("again"))
 print(json.dumps({"again": "again" in seen}))
 """
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(
-        HF_ENDPOINT=hub.url,
-        HF_HUB_CACHE=str(tmp_path / "cache"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_XET="1",
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
-    )
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-        )
-    finally:
-        hub.close()
+    out = _run_against(hub, script, tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     first, second = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
     assert first["cached"] and first["variant"] is None and not second["again"]
@@ -560,8 +568,6 @@ def test_backends_full_profile_downloads_the_decoder_on_first_use(tmp_path):
     """The demo's path: Backends under the full profile, an empty cache, the hub on
     loopback serving random-weight SD + ControlNet under the default ids. The first decode
     request downloads them (progress to the request and the panel), loads, decodes."""
-    import subprocess
-
     from bench.random_models import tiny_controlnet, tiny_sd15
     from codec.profile import DEFAULT_CONTROLNET, DEFAULT_SD
 
@@ -588,26 +594,7 @@ out = b.run_decode("diffusion", layers, lambda f, m: seen.append(m))
 print(json.dumps({"seen": seen, "mode": out.metadata["mode"], "before": panel_before, "after": b.profile_markdown(),
                   "decoder": out.decoder}))
 """
-    env = {
-        k: v
-        for k, v in __import__("os").environ.items()
-        if not k.startswith(("HF_", "TRANSFORMERS_", "MISC_"))
-    }
-    env.update(
-        HF_ENDPOINT=hub.url,
-        HF_HUB_CACHE=str(tmp_path / "cache"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_XET="1",
-        GRADIO_ANALYTICS_ENABLED="False",
-        HF_HOME=str(tmp_path / "home"),
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
-    )
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-    finally:
-        hub.close()
+    out = _run_against(hub, script, tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert (
