@@ -50,6 +50,7 @@ class ModelFiles:
     memory_bytes: int = 0
     what: str = ""
     sizes_note: str = ""
+    preload: tuple[str, ...] | None = None  # README preload_from_hub files; None: the whole repository
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -97,9 +98,9 @@ class ModelFiles:
         return "fp16" if self.cached_file((fp16_file,)) else None
 
     def preload_line(self) -> str:
-        """This repository as a README ``preload_from_hub`` entry (first choices only)."""
-        files = [*self.probes, *(alts[0] for alts in self.weights)]
-        return f"{self.repo_id} {','.join(files)}" if files else self.repo_id
+        """This repository as a README ``preload_from_hub`` entry: the whole repository, or
+        the listed files (only files certain to exist: a missing one fails the Space build)."""
+        return f"{self.repo_id} {','.join(self.preload)}" if self.preload else self.repo_id
 
     def fetch(self, progress: Progress | None = None) -> None:
         """Download what is missing: the small files in one snapshot call, then each

@@ -76,6 +76,16 @@ FULL_MODELS: dict[str, ModelFiles] = {
         download_bytes=int((859_520_964 + 83_653_863 + 123_060_480) * 2),
         memory_bytes=int((859_520_964 + 83_653_863 + 123_060_480) * 2),
         what="diffusion decoder: SD 1.5 UNet, VAE, text encoder (fp16 variant files)",
+        preload=(
+            "model_index.json",
+            *(f"{p}/config.json" for p in _SD_PARTS),
+            *(SD_FP16_FILES[p] for p in _SD_PARTS),
+            "tokenizer/merges.txt",
+            "tokenizer/special_tokens_map.json",
+            "tokenizer/tokenizer_config.json",
+            "tokenizer/vocab.json",
+            "scheduler/scheduler_config.json",
+        ),
         sizes_note="1.07 G parameters, fp16 variant",
     ),
     "controlnet": ModelFiles(
@@ -85,6 +95,7 @@ FULL_MODELS: dict[str, ModelFiles] = {
         download_bytes=int(361_279_120 * 4),
         memory_bytes=int(361_279_120 * 2),
         what="diffusion decoder: ControlNet v1.1 tile",
+        preload=("config.json", "diffusion_pytorch_model.safetensors"),
         sizes_note="361 M parameters; fp32 file (0.72 GB if the repository has an fp16 one), fp16 in memory",
     ),
 }

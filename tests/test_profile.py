@@ -123,7 +123,9 @@ def test_preload_lines_name_the_files_the_full_profile_reads():
     lines = [m.preload_line() for m in FULL_MODELS.values()]
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5 model_index.json," in lines[2]
     assert "unet/diffusion_pytorch_model.fp16.safetensors" in lines[2] and ".ckpt" not in lines[2]
-    assert lines[1] == "timm/vit_base_patch16_clip_224.openai open_clip_model.safetensors"
+    assert lines[0] == "Qwen/Qwen2.5-VL-3B-Instruct" and lines[1] == "timm/vit_base_patch16_clip_224.openai"
+    assert lines[3] == "lllyasviel/control_v11f1e_sd15_tile config.json,diffusion_pytorch_model.safetensors"
+    assert "tokenizer/vocab.json" in lines[2] and "scheduler/scheduler_config.json" in lines[2]
 
 
 # ----------------------------------------------------------------------------- the hub cache
