@@ -131,10 +131,18 @@ def test_preload_lines_name_the_files_the_full_profile_reads():
 # ----------------------------------------------------------------------------- the hub cache
 
 
+def _use_cache(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Point huggingface_hub at ``path`` (it reads HF_HUB_CACHE once, at import)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(path))
+
+
 def test_cache_layout_is_found_and_variants_shards_and_markers_are_read(tmp_path, monkeypatch):
     from bench.random_models import write_hub_repo
 
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    _use_cache(monkeypatch, tmp_path / "hub")
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "config.json").write_text("{}")
@@ -164,7 +172,7 @@ def test_cache_layout_is_found_and_variants_shards_and_markers_are_read(tmp_path
 
 
 def test_fetch_offline_names_the_repository_and_the_remedy(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    _use_cache(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     seen = []
     with pytest.raises(ModelUnavailableError) as err:
@@ -395,7 +403,7 @@ def test_app_wires_zerogpu_before_launch():
 def test_cli_full_profile_without_weights_or_hub_fails_naming_the_model(tmp_path, monkeypatch, capsys):
     from codec.cli import EXIT_MODEL, main
 
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    _use_cache(monkeypatch, tmp_path / "empty-cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     Image.new("RGB", (64, 64), (10, 120, 200)).save(tmp_path / "in.png")
     code = main(["encode", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.misc"), "--profile", "full"])
