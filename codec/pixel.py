@@ -103,12 +103,20 @@ def encode_av1(lowres: Image.Image, family: str = "crf", level: int = 0) -> byte
     return data
 
 
-def decode_pixels(payload: bytes, expect_max_side: int | None = None) -> Image.Image:
-    """PIXEL section → low-resolution RGB image. Raises BitstreamError on a bad payload."""
+def decode_pixels(payload: bytes, expect_max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """PIXEL section → low-resolution RGB image. Raises BitstreamError on a bad payload.
+    ``max_pixels``: dav1d refuses a larger frame before allocating it (the AV1 sequence
+    header names its own size, which a hostile file sets as it likes)."""
     if not payload:
         raise BitstreamError("pixel section is empty")
     try:
         dec = av.CodecContext.create("libdav1d", "r")
+        # One thread: with worker threads, some damaged payloads deadlock dav1d against
+        # the GIL when the context is freed (a worker waits for the GIL in PyAV's buffer
+        # callback while the main thread holds it in dav1d_flush). One frame needs none.
+        dec.thread_count = 1
+        if max_pixels:
+            dec.options = {"max_pixels": str(max_pixels)}
         frames = [*dec.decode(av.Packet(TEMPORAL_DELIMITER + payload)), *dec.decode(None)]
     except (av.FFmpegError, ValueError) as e:
         raise BitstreamError(f"pixel section is not a decodable AV1 frame: {e}") from e
