@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
-from .errors import BitstreamError
+from .errors import BitstreamError, PixelLimitError
 
 MAGIC = 0x4D  # 'M'
 FORMAT_VERSION = 1
@@ -221,10 +221,13 @@ def _validate(f: MiscFile) -> None:
 
 
 def _check_size(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
+    """The format's bounds (BitstreamError), then the caller's limit (PixelLimitError)."""
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} is outside 1..{MAX_SIDE} per side")
+    if width * height > MAX_PIXELS:
+        raise BitstreamError(f"image size {width}x{height} exceeds the format's pixel limit {MAX_PIXELS}")
     if width * height > max_pixels:
-        raise BitstreamError(f"image size {width}x{height} exceeds the pixel limit {max_pixels}")
+        raise PixelLimitError(width, height, max_pixels)
 
 
 def pack(f: MiscFile) -> bytes:
@@ -236,8 +239,21 @@ def pack(f: MiscFile) -> bytes:
     return data
 
 
+def read_file(path) -> bytes:
+    """A file's bytes, reading no more than a .misc file can hold: an upload or a path
+    given by someone else may be any size, and is refused without being read whole."""
+    with open(path, "rb") as fp:
+        data = fp.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise BitstreamError(f"file is more than {MAX_FILE_BYTES:,} bytes, the most a .misc file holds: not a .misc file")
+    return data
+
+
 def unpack(data: bytes, max_pixels: int = MAX_PIXELS) -> MiscFile:
-    """Parse a .misc file, or raise BitstreamError saying what is wrong with it."""
+    """Parse a .misc file, or raise BitstreamError saying what is wrong with it.
+
+    The picture size is checked against ``max_pixels`` as soon as the header is read,
+    before any section is looked at: PixelLimitError (a BitstreamError) when it is larger."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise BitstreamError("expected bytes")
     data = bytes(data)

@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         "(models downloaded on first use); auto: full with a GPU and the hub or a warm cache; "
         "explicit --describer/--clip/--decoder win (default: offline, i.e. only those flags)",
     )
-    e.add_argument("--max-pixels", type=int, default=None)
+    e.add_argument("--max-pixels", type=int, default=None,
+                   help="largest picture to code (default: MISC_MAX_PIXELS, else 1048576)")
     e.add_argument("--recipe", choices=("auto", "off"), default="auto",
                    help="auto: an AI image's generation recipe (PNG text, EXIF, ComfyUI...) is coded prompt-aware")
 
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="full: decoder auto means diffusion, its weights downloaded when missing",
     )
+    d.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse files whose picture is larger, before decoding (default: MISC_MAX_PIXELS, else 1048576)")
 
     i = sub.add_parser("info", help="print what a .misc file holds, as JSON")
     i.add_argument("input", type=Path)
@@ -82,9 +85,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: Path) -> bytes:
+    from .bitstream import read_file
+
     if not path.is_file():
         raise CodecError(f"no such file: {path}")
-    return path.read_bytes()
+    return read_file(path)
 
 
 def _profile(requested: str | None) -> str:
@@ -99,7 +104,6 @@ def _profile(requested: str | None) -> str:
 
 
 def _encode(args) -> dict:
-    from .imageio import DEFAULT_MAX_PIXELS
     from .pipeline import encode
 
     full = _profile(args.profile) == "full"
@@ -150,7 +154,7 @@ def _encode(args) -> dict:
         map_threshold=args.map_threshold,
         decoder_hint=args.decoder,
         seed=args.seed,
-        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        max_pixels=args.max_pixels,
         recipe=recipe,
     )
     _write_atomic(args.output, result.data)
@@ -177,7 +181,7 @@ def _decode(args) -> dict:
         if profile == "full" and isinstance(args.decoder, str)
         else {}
     )
-    result = decode(_read(args.input), decoder=args.decoder, **extra)
+    result = decode(_read(args.input), decoder=args.decoder, max_pixels=args.max_pixels, **extra)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".part")
     result.image.save(tmp, format="PNG")

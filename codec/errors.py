@@ -50,3 +50,31 @@ class RecipeError(CodecError, ValueError):
     """Generation metadata (an AI image's recipe: PNG text chunks, EXIF, XMP, ComfyUI or
     InvokeAI JSON) is malformed, too large or of the wrong type. Metadata is untrusted
     input: the message says which field of which format is wrong and why."""
+
+
+class PixelLimitError(BitstreamError):
+    """A file's header names a picture larger than this decoder's pixel limit.
+
+    The file may be valid; decoding it would cost time and memory in proportion to its
+    size, and a few hundred bytes can name 8192×8192, so the size is checked from the
+    header before any work. ``width``, ``height`` and ``limit`` let a caller say how much
+    it would take (MISC_MAX_PIXELS or a ``max_pixels`` argument raise the limit).
+    """
+
+    def __init__(self, width: int, height: int, limit: int):
+        super().__init__(
+            f"the file's picture is {width}x{height} = {width * height:,} pixels, above this decoder's "
+            f"limit of {limit:,} pixels"
+        )
+        self.width = width
+        self.height = height
+        self.limit = limit
+
+    def __reduce__(self):  # picklable across processes, like the other errors
+        return type(self), (self.width, self.height, self.limit)
+
+
+class ArgumentError(CodecError, ValueError):
+    """A caller asked for something that cannot mean anything: an unknown decoder name, a
+    target rate that is not a positive number. Distinct from BudgetError (a real target
+    below what the image allows) so that a CLI can tell bad usage from a low target."""

@@ -17,15 +17,18 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageInputError
+from .limits import DEFAULT_MAX_PIXELS, max_pixels as _limit
 
-DEFAULT_MAX_PIXELS = int(os.environ.get("MISC_MAX_PIXELS", 40_000_000))
+__all__ = ["DEFAULT_MAX_PIXELS", "load_rgb", "open_image", "to_rgb8"]
 MIN_SIDE = 8
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 
 
-def open_image(source: str | os.PathLike | bytes | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open an image from a path, bytes or a PIL image, checking its size before decoding."""
+def open_image(source: str | os.PathLike | bytes | Image.Image, max_pixels: int | None = None) -> Image.Image:
+    """Open an image from a path, bytes or a PIL image, checking its size before decoding.
+    ``max_pixels``: None means the process's limit (codec.limits: MISC_MAX_PIXELS, 1 Mpx)."""
+    max_pixels = _limit(max_pixels)
     if isinstance(source, Image.Image):
         img = source
     else:
@@ -95,6 +98,6 @@ def to_rgb8(img: Image.Image) -> tuple[Image.Image, bool]:
     return img, gray
 
 
-def load_rgb(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, bool]:
+def load_rgb(source, max_pixels: int | None = None) -> tuple[Image.Image, bool]:
     """open_image + to_rgb8: the codec's single entry for input pictures."""
     return to_rgb8(open_image(source, max_pixels))

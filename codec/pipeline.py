@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from . import bitstream as bs
-from .errors import BitstreamError, BudgetError, CodecError
-from .imageio import DEFAULT_MAX_PIXELS, load_rgb
+from .errors import ArgumentError, BitstreamError, BudgetError, CodecError
+from .imageio import load_rgb
+from .limits import max_pixels as pixel_limit
 from .pixel import PixelChoice, Scorer, decode_pixels, encode_pixels, smallest_payload
 from .records import DecodedLayers, DecodeResult, Description
 
@@ -142,7 +143,7 @@ def encode(
     factors: Sequence[float] | None = None,
     scorer: Scorer | None = None,
     seed: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     progress: Progress | None = None,
     recipe=None,
     made_by: dict[str, str] | None = None,
@@ -165,7 +166,7 @@ def encode(
     t0 = time.perf_counter()
     report = progress or (lambda f, msg: None)
     if not (isinstance(target_bpp, int | float) and math.isfinite(target_bpp) and target_bpp > 0):
-        raise BudgetError(f"target bpp must be a positive number, got {target_bpp!r}")
+        raise ArgumentError(f"target bpp must be a positive number, got {target_bpp!r}")
     report(0.0, "reading image")
     rgb, gray = load_rgb(image, max_pixels)
     w, h = rgb.size
@@ -281,10 +282,11 @@ def _made_by_describer(describer) -> str:
 def resolve_decoder_hint(decoder_hint: str) -> str:
     """'auto' means the decoder a receiver with this machine's models would use:
     diffusion when its weights are here, restoration otherwise."""
+    from .decode import available_decoders, check_name
+
+    check_name(decoder_hint)
     if decoder_hint != "auto":
         return decoder_hint
-    from .decode import available_decoders
-
     status = available_decoders()
     return next((name for name in ("diffusion", "restore") if status.get(name, (False,))[0]), "bicubic")
 
@@ -304,13 +306,16 @@ def _decoder_model(decoder_hint: str) -> str | None:
 # ----------------------------------------------------------------------------- decode
 
 
-def read_layers(data: bytes, max_pixels: int = bs.MAX_PIXELS) -> DecodedLayers:
-    """Parse a file and decode its layers (everything but the final decoder)."""
-    f = bs.unpack(data, max_pixels=max_pixels)
+def read_layers(data: bytes, max_pixels: int | None = None) -> DecodedLayers:
+    """Parse a file and decode its layers (everything but the final decoder).
+
+    ``max_pixels`` (None: the process's limit, codec.limits) is checked on the header's
+    size before anything is decoded: PixelLimitError, since a few bytes can name 8192²."""
+    f = bs.unpack(data, max_pixels=pixel_limit(max_pixels))
     payload = f.section(bs.SectionType.PIXEL_AV1)
     if payload is None:
         raise BitstreamError("the file has no pixel section")
-    lowres = decode_pixels(payload, expect_max_side=max(f.width, f.height))
+    lowres = decode_pixels(payload, expect_max_side=max(f.width, f.height), max_pixels=f.width * f.height)
     description = None
     text = f.section(bs.SectionType.TEXT)
     if text is not None:
@@ -345,7 +350,8 @@ def read_layers(data: bytes, max_pixels: int = bs.MAX_PIXELS) -> DecodedLayers:
 
 
 def decode(
-    data: bytes, decoder="auto", progress: Progress | None = None, regen=None, **decoder_config
+    data: bytes, decoder="auto", progress: Progress | None = None, regen=None, max_pixels: int | None = None,
+    **decoder_config,
 ) -> DecodeResult:
     """Decode a .misc file to a full-size image with the chosen (or best available) decoder.
 
@@ -353,8 +359,13 @@ def decode(
     codec.decode.regen.RegenConfig; None: from MISC_REGEN_MODELS; False: never) maps its
     model to loadable weights; the chosen decoder is the fallback when the regenerated
     picture disagrees with the pixel layer. ``result.metadata["regeneration"]`` says which.
+    ``max_pixels``: see read_layers; a larger file is refused before any work.
     """
-    layers = read_layers(data)
+    if isinstance(decoder, str):
+        from .decode import check_name
+
+        check_name(decoder)
+    layers = read_layers(data, max_pixels)
     if layers.recipe is not None and regen is not False:
         from .decode.regen import RegenerationDecoder
 
@@ -410,7 +421,9 @@ def info(data: bytes) -> dict[str, Any]:
         "format_version": f.version,
     }
     if f.section(bs.SectionType.PIXEL_AV1):
-        lowres = decode_pixels(f.section(bs.SectionType.PIXEL_AV1))
+        # info reports any header, but decodes no pixel layer larger than a decode would
+        lowres = decode_pixels(f.section(bs.SectionType.PIXEL_AV1), max(f.width, f.height),
+                               max_pixels=min(f.width * f.height, pixel_limit()))
         out["pixel_layer_size"] = list(lowres.size)
     if not f.section(bs.SectionType.TEXT):
         out["semantic_layer"] = "none"

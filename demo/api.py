@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from codec.bitstream import read_file
 from demo import session
 from demo.backends import Backends
 
@@ -78,7 +79,7 @@ def _decode_api(backends: Backends):
         def run() -> tuple[Image.Image, dict]:
             if not misc_path:
                 raise gr.Error("no .misc file given")
-            data = Path(misc_path).read_bytes()
+            data = read_file(misc_path)  # at most a .misc file's bytes, whatever was uploaded
             out = session.decode(data, decoder or "auto", backends)
             lay = out.layers
             info = {

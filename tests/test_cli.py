@@ -75,3 +75,25 @@ def test_truncated_file_is_refused(photo, tmp_path):
     out.write_bytes(data[: len(data) // 2])
     r = run("decode", str(out), "-o", str(tmp_path / "t.png"))
     assert r.returncode == 2 and ("truncated" in r.stderr or "checksum" in r.stderr)
+
+
+def test_nonsense_arguments_are_bad_input_on_one_line(photo, tmp_path):
+    """Exit 2 (bad input), one line, no traceback: a negative or non-numeric target is
+    not a target below the minimum (exit 3), and an unknown decoder is a user's typo."""
+    good = tmp_path / "good.misc"
+    assert run("encode", str(photo), "-o", str(good), "--bpp", "0.05", "--decoder", "bicubic").returncode == 0
+    for args in [
+        ("encode", str(photo), "-o", str(tmp_path / "a.misc"), "--bpp", "-1"),
+        ("encode", str(photo), "-o", str(tmp_path / "a.misc"), "--bpp", "nan"),
+        ("encode", str(photo), "-o", str(tmp_path / "a.misc"), "--decoder", "nonsense"),
+        ("encode", str(photo), "-o", str(tmp_path / "a.misc"), "--max-pixels", "0"),
+        ("decode", str(good), "-o", str(tmp_path / "a.png"), "--decoder", "nonsense"),
+        ("decode", str(good), "-o", str(tmp_path / "a.png"), "--max-pixels", "-5"),
+    ]:
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    r = run("decode", str(good), "-o", str(tmp_path / "a.png"), "--decoder", "nonsense")
+    assert "unknown decoder 'nonsense'" in r.stderr and "bicubic" in r.stderr
+    assert not (tmp_path / "a.misc").exists() and not (tmp_path / "a.png").exists()

@@ -63,7 +63,9 @@ def test_target_below_minimum_says_the_minimum():
 
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
 def test_nonsense_targets(bad):
-    with pytest.raises(BudgetError):
+    from codec.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="positive number"):
         encode(kodak_crop(1), bad)
 
 

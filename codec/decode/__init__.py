@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ModelUnavailableError
+from ..errors import ArgumentError, ModelUnavailableError
 from .base import Decoder, Progress, color_fix
 from .bicubic import BicubicDecoder
 from .restore import RestorationDecoder, load_realesrgan
@@ -164,6 +164,12 @@ _UPSCALE_KEYS = {
 }
 
 
+def check_name(name: str) -> None:
+    """ArgumentError unless `name` is a decoder's name: cheap, so callers check it before any work."""
+    if name not in NAMES:
+        raise ArgumentError(f"unknown decoder {name!r}; use one of {', '.join(NAMES)}")
+
+
 def get_decoder(name: str = "auto", *, profile: str | None = None, progress: Progress | None = None,
                 **config: Any) -> Decoder:
     """The decoder called ``name``; its ``.reason`` says why it was chosen.
@@ -178,10 +184,9 @@ def get_decoder(name: str = "auto", *, profile: str | None = None, progress: Pro
     ``config``: for diffusion, DiffusionDecoder.from_pretrained's arguments; for restore,
     RestorationDecoder's fields.
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown decoder {name!r}; use one of {', '.join(NAMES)}")
+    check_name(name)
     if profile not in (None, "offline", "full"):
-        raise ValueError(f"get_decoder takes a resolved profile (offline | full), got {profile!r}")
+        raise ArgumentError(f"get_decoder takes a resolved profile (offline | full), got {profile!r}")
     full = profile == "full"
     diffusion_config = {k: v for k, v in config.items() if k in _DIFFUSION_KEYS}
     restore_config = {k: v for k, v in config.items() if k in _RESTORE_KEYS}
@@ -230,6 +235,7 @@ __all__ = [
     "Decoder",
     "RestorationDecoder",
     "available_decoders",
+    "check_name",
     "color_fix",
     "diffusion_files",
     "get_decoder",
