@@ -151,3 +151,24 @@ def test_web_decode_refuses_a_bomb_and_an_oversized_upload(small, tmp_path, no_d
     with pytest.raises(gr.Error, match="4,194,304 bytes"):
         decode(str(huge), "bicubic")
 
+
+def test_web_decode_refuses_text_that_is_no_unicode(tmp_path, monkeypatch):
+    """A TEXT layer with lone surrogates (written by an encoder without the check) decoded
+    and then broke /decode's JSON answer; now the parser refuses it, typed."""
+    import gradio as gr
+
+    from codec.records import Description, Item
+    from codec.textcoder import coder
+    from demo.api import _decode_api
+    from demo.backends import Backends
+
+    bad = Description(items=[Item("cat", "grey \ud800")], overall="A cat \udfff.")
+    monkeypatch.setattr(coder, "SURROGATES", range(0), raising=False)
+    data = pipeline.encode(Image.new("RGB", (64, 48), (120, 80, 40)), 0.9, description=bad,
+                           decoder_hint="bicubic").data
+    monkeypatch.undo()
+    path = tmp_path / "surrogates.misc"
+    path.write_bytes(data)
+    with pytest.raises(gr.Error) as e:
+        _decode_api(Backends())(str(path), "bicubic")
+    assert e.value.title == "BitstreamError" and "surrogate" in e.value.message

@@ -113,6 +113,23 @@ def test_limits_are_refused_at_encode() -> None:
         compress("not a description")  # type: ignore[arg-type]
 
 
+def test_lone_surrogates_are_refused_and_other_unicode_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone surrogate is no character: it broke the demo's /decode JSON (issue 11). The
+    parser refuses one, typed; the encoder refuses to write one; real text round-trips."""
+    from codec.textcoder import coder
+
+    bad = Description(items=[Item("cat", "grey \ud800 tabby")], overall="a \udfff b")
+    monkeypatch.setattr(coder, "SURROGATES", range(0), raising=False)
+    old = compress(bad)  # what an encoder without the check wrote
+    monkeypatch.undo()
+    with pytest.raises(BitstreamError, match="surrogate"):
+        decompress(old)
+    with pytest.raises(ValueError, match="surrogate"):
+        compress(bad)
+    fine = Description(items=[Item("emoji \U0001f600", "\u65e5\u672c \ud7ff \ue000")], overall="\U0010ffff caf\u00e9")
+    assert decompress(compress(fine)) == fine
+
+
 def test_deterministic() -> None:
     a = [compress(d) for d in CASES[:12]]
     b = [compress(d) for d in CASES[:12]]

@@ -33,6 +33,7 @@ DEFAULT_MODEL = "text/misc-text-en-1"
 MAX_ITEMS = 64
 MAX_CHARS = 8192  # characters in all fields together; the decoder never produces more
 CODEPOINT_BITS = 21
+SURROGATES = range(0xD800, 0xE000)  # not characters: no UTF-8 text holds them, JSON writers refuse them
 
 # item count 0..MAX_ITEMS: descriptions mostly carry a handful of items
 _COUNT_FREQ = np.array([6, 4, 6, 8, 8, 8, 5, 4, 3, 2, 2] + [1] * (MAX_ITEMS - 10), dtype=np.int64)
@@ -67,6 +68,8 @@ def compress(desc: Description, tables: Tables | None = None, model: str = DEFAU
     for _, text in fields:
         if not isinstance(text, str):
             raise TypeError("item names, details and the overall paragraph must be strings")
+        if any(ord(ch) in SURROGATES for ch in text):
+            raise ValueError("the description holds a lone surrogate code point, which is not a character")
     state = ModelState(tables or tables_for(model))
     enc = ArithmeticEncoder()
     n = len(desc.items)
@@ -133,8 +136,8 @@ def decompress(data: bytes, tables: Tables | None = None, model: str = DEFAULT_M
                 raise BitstreamError(f"text payload decodes to more than {MAX_CHARS} characters")
             if sid == ESC:
                 cp = dec.decode_uniform(CODEPOINT_BITS)
-                if cp > 0x10FFFF:
-                    raise BitstreamError("text payload is corrupt (code point out of range)")
+                if cp > 0x10FFFF or cp in SURROGATES:
+                    raise BitstreamError("text payload is corrupt (not a Unicode character: code point out of range or a surrogate)")
                 ch = chr(cp)
                 if ch in known:
                     raise BitstreamError("text payload is corrupt (escaped a character already known)")
