@@ -205,7 +205,7 @@ def run_case(data: bytes) -> tuple[str, str]:
         }
         json.dumps(answer, ensure_ascii=False).encode("utf-8")  # what /decode sends
     except CodecError as e:  # numbers out, so that alike refusals count together
-        return "refused", f"{type(e).__name__}: {re.sub(r'[0-9]+', 'N', ' '.join(str(e).split()))[:90]}"
+        return "refused", f"{type(e).__name__}: {re.sub(r'(?<![A-Za-z])[0-9]+', 'N', ' '.join(str(e).split()))[:90]}"
     except Exception as e:  # noqa: BLE001 - the point is to see anything else
         return "untyped", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
     return "ok", ""

@@ -3,8 +3,8 @@
 One limit for both directions, so that every file the codec writes it can also read
 back, and a file whose header names a huge picture (a few hundred bytes can say
 8192×8192) is refused before any work. Decoding costs time and memory in proportion to
-the picture (the restore decoder took 247 s and 1.9 GB for 2048², measured on a 2-core
-machine), so the default is what a shared CPU machine decodes in reasonable time; raise
+the picture (the restore decoder: about 250 s and 1.9 GB for 2048² on a 2-core machine),
+so the default is what a shared CPU machine decodes in reasonable time; raise
 it with MISC_MAX_PIXELS or a ``max_pixels`` argument (``--max-pixels`` on the CLI).
 """
 
