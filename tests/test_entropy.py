@@ -55,11 +55,16 @@ def _binary_streams() -> list[tuple[list[tuple[int, int]], bytes]]:
     return out
 
 
-def test_text_payloads_are_byte_identical_to_the_old_text_coder() -> None:
+def test_text_payloads_are_byte_identical_to_the_old_text_coder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codec.textcoder import coder
+    from tests.test_textcoder import _has_surrogate
+
+    monkeypatch.setattr(coder, "SURROGATES", range(0))  # the old coder also wrote lone surrogates
     h = hashlib.sha256()
     for d in _desc_cases():
         data = compress(d)
-        assert decompress(data) == d
+        if not _has_surrogate(d):  # now refused by decompress (test_textcoder)
+            assert decompress(data) == d
         h.update(data)
     assert h.hexdigest() == OLD_TEXT
 

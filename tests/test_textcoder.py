@@ -78,7 +78,13 @@ def _desc_cases() -> list[Description]:
     return cases
 
 
-CASES = _desc_cases()
+def _has_surrogate(d: Description) -> bool:
+    return any(0xD800 <= ord(c) < 0xE000 for t in [d.overall, *(x for i in d.items for x in (i.name, i.detail))] for c in t)
+
+
+# Lone surrogates are no characters: refused since issue 11 (test below); the byte-identity
+# check in test_entropy still covers the bytes the coder once wrote for them.
+CASES = [d for d in _desc_cases() if not _has_surrogate(d)]
 
 
 @pytest.mark.parametrize("desc", CASES, ids=range(len(CASES)))

@@ -2,7 +2,7 @@
 
     from codec.textcoder import compress, decompress, MODEL_NAME, PROMPT_MODEL
     data = compress(description)        # bytes, no length prefix
-    description == decompress(data)     # exact, any Unicode
+    description == decompress(data)     # exact, any Unicode text (lone surrogates refused)
     compress(description, model=PROMPT_MODEL)   # tables trained for text-to-image prompts
 
 A character model mixed with a word model (see model.py), driving an exact integer
