@@ -36,6 +36,7 @@ class StudyOptions:
     golden_every: int = 8  # one golden pair every N pairs (0: none)
     balanced_votes_per_pair: int = 1
     description: str = ""
+    task: str = "quality"  # "quality" | "fidelity" (needs every source's reference image)
 
 
 def _check_image(path: Path, config: StudyConfig, what: str) -> None:
@@ -96,6 +97,12 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
         by_source.setdefault(row.source_id, []).append(row)
     if not any(len(v) >= 2 for v in by_source.values()):
         raise ManifestError("no source image has two or more stimuli: there is nothing to compare")
+    if options.task not in ("quality", "fidelity"):
+        raise ManifestError(f"task must be 'quality' or 'fidelity', got {options.task!r}")
+    missing = sorted(k for k, v in by_source.items() if v[0].reference_path is None)
+    if options.task == "fidelity" and missing:
+        raise ManifestError(f"a fidelity study shows each source's original: no reference_path for "
+                            f"{', '.join(missing[:5])}")
 
     # 1. Every image checked, then stored (outside the transaction; content-addressed).
     for row in manifest.stimuli:
@@ -121,7 +128,8 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
             study = Study(name=name, description=options.description, status="draft",
                           scheduler=options.scheduler, pairs_per_session=options.pairs_per_session,
                           golden_every=options.golden_every,
-                          balanced_votes_per_pair=options.balanced_votes_per_pair, source=source)
+                          balanced_votes_per_pair=options.balanced_votes_per_pair, source=source,
+                          task=options.task)
             s.add(study)
             s.flush()
             set_metrics = {(c.codec, c.target_bpp): c.metrics for c in manifest.conditions}
@@ -144,17 +152,19 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
                 s.flush()
                 for x, y in itertools.combinations(sorted(st.id for st in stims), 2):
                     s.add(Pair(study_id=study.id, stimulus_a_id=x, stimulus_b_id=y))
-                if source in golden and options.golden_every > 0:
+                if source in golden and (options.golden_every > 0 or options.task == "fidelity"):
                     (rp, rd), (dp, dd) = golden[source]
                     ref_st = Stimulus(study_id=study.id, key=f"{source}|reference", source_id=source,
                                       role="reference", path=str(rp), sha256=rd)
+                    s.add(ref_st)  # a fidelity study shows it as the original
+                if source in golden and options.golden_every > 0:
                     deg_st = Stimulus(study_id=study.id, key=f"{source}|degraded", source_id=source,
                                       role="degraded", path=str(dp), sha256=dd)
-                    s.add_all([ref_st, deg_st])
+                    s.add(deg_st)
                     s.flush()
                     lo, hi = sorted((ref_st.id, deg_st.id))
                     s.add(Pair(study_id=study.id, stimulus_a_id=lo, stimulus_b_id=hi, is_golden=True,
-                               golden_better_id=ref_st.id))
+                               golden_better_id=ref_st.id, kind="golden"))
             s.flush()
             return study.id
     except IntegrityError as e:
