@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from db import Database
 from study.analysis import Analysis, analyze
@@ -65,9 +64,19 @@ VISION = ["", "normal", "corrected to normal", "other"]
 DISPLAY = ["", "phone", "tablet", "laptop", "desktop monitor"]
 
 
-def _image(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        return im.convert("RGB")
+def serve_stimuli(config: StudyConfig) -> None:
+    """Let Gradio serve the prepared stimulus files as they are (static paths).
+
+    The importer wrote them once, metadata-free, under opaque content-addressed names
+    (study/importer.py), so each vote hands Gradio a path: nothing is decoded, re-encoded
+    or copied into its cache per vote, and no served file is ever rewritten while read.
+    Every file under the folder becomes fetchable, so the database must not live there.
+    """
+    folder = Path(config.stimuli_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if "://" not in config.db_url and Path(config.db_url).resolve().is_relative_to(folder):
+        raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
+    gr.set_static_paths([folder])
 
 
 def _progress_md(view: PairView) -> str:
@@ -78,6 +87,7 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
     service = service or StudyService(Database(config.db_url))
+    serve_stimuli(config)
     _study_tab(service)
     _admin_tab(service, config)
     return service
@@ -129,7 +139,7 @@ def _study_tab(service: StudyService) -> None:
                 return (tok, 0, 0.0, gr.update(visible=False), gr.update(visible=False), gr.update(visible=True),
                         None, None, "", note)
             return (tok, view.assignment_id, time.time(), gr.update(visible=False), gr.update(visible=True),
-                    gr.update(visible=False), _image(view.left_path), _image(view.right_path),
+                    gr.update(visible=False), view.left_path, view.right_path,
                     _progress_md(view), note)
 
         def stay(note: str) -> tuple[Any, ...]:
