@@ -196,7 +196,7 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
 def import_manifest(db: Database, path: str | Path, config: StudyConfig, name: str | None = None,
                     options: StudyOptions | None = None) -> int:
     """Create a study from a ``bench/`` manifest file (JSON or CSV)."""
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, forbidden=db.files())
     return create_study(db, manifest, config, name, options, source=str(Path(path).resolve()))
 
 
