@@ -9,6 +9,7 @@ double click or a replayed request cannot count twice. Every refusal is a typed
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
 MAX_RESPONSE_MS = 3_600_000
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE)
 INFO_KEYS = ("age_range", "vision", "display", "experience", "comment")
 
 
@@ -88,10 +90,16 @@ def _now() -> datetime:
 
 
 def parse_client_time(value: object) -> datetime | None:
-    """Client clock as epoch milliseconds or ISO 8601; None if absent. Bad values raise."""
+    """Client clock as epoch milliseconds (a number or its text) or ISO 8601; None if absent.
+
+    Bad values (text, infinities such as ``inf`` or ``1e400``, NaN, dates out of range)
+    raise ``VoteError``, never an OverflowError or ValueError.
+    """
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             t = datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
         elif isinstance(value, str):

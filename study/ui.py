@@ -165,11 +165,7 @@ def _study_tab(service: StudyService) -> None:
                     raise gr.Error("Your session has not started.")
                 rt = max(0, int(round((time.time() - t0) * 1000))) if t0 else 0
                 try:
-                    client = int(float(ctime)) if ctime else None
-                except ValueError:
-                    client = None
-                try:
-                    service.submit_vote(tok, int(aid), choice, min(rt, 3_600_000), client)
+                    service.submit_vote(tok, int(aid), choice, min(rt, 3_600_000), ctime or None)
                     return show(tok, service.next_pair(tok))
                 except StudyError as e:
                     # A refused vote changes nothing; show the rater where they are.

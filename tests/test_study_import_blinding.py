@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from bench.study_load import StudyClient, free_port, images_of, png_chunks
+from bench.study_load import StudyClient, images_of, png_chunks
 from study_helpers import make_config, write_images_manifest
+from study_http import serve_study
 
 from db import Database
 from study.importer import StudyOptions, import_manifest, stimulus_png
@@ -103,24 +104,14 @@ async def _session(url: str, sid: int, votes: int) -> list[tuple[str, bytes]]:
 
 def test_served_images_carry_no_metadata_and_no_condition(tmp_path: Path) -> None:
     """The bytes and URLs a rater's browser gets for A and B, over HTTP from the running app."""
-    import gradio as gr
-
-    from study.ui import build_study_tabs
-
     manifest = write_images_manifest(tmp_path / "bench")
     _tag_images(manifest)
     config = make_config(tmp_path)
     service = StudyService(Database(config.db_url), seed=0)
     sid = import_manifest(service.db, manifest, config, options=StudyOptions(pairs_per_session=6, golden_every=3))
     service.set_status(sid, "open")
-    with gr.Blocks() as app, gr.Tabs():
-        build_study_tabs(config, service)
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        served = asyncio.run(_session(f"http://127.0.0.1:{port}/", sid, 6))
-    finally:
-        app.close()
+    with serve_study(config, service) as url:
+        served = asyncio.run(_session(url, sid, 6))
     assert len(served) == 12  # 6 pairs, golden ones included
     stored = {Path(st.path).name: Path(st.path).read_bytes() for st, _ in service.stimuli(sid)}
     for url, data in served:
