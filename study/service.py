@@ -118,13 +118,16 @@ def parse_client_time(value: object) -> datetime | None:
 class StudyService:
     """Operations used by the Study and Admin tabs (and by tests, and the vote bench)."""
 
-    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20) -> None:
+    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20,
+                 refit_in_background: bool = False) -> None:
         self.db = db
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._refit_every = refit_every
         self._model: dict[int, tuple[int, dict[int, float]]] = {}  # study → (votes at fit, scores)
         self._model_lock = threading.Lock()
+        self._refit_in_background = refit_in_background
+        self._refitting: set[int] = set()
         self._token_cache: dict[str, tuple[int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
@@ -169,26 +172,40 @@ class StudyService:
         return hit
 
     def _scores(self, study_id: int) -> dict[int, float] | None:
-        """Current per-stimulus BT scores for active scheduling, refitted every few votes."""
+        """Current per-stimulus BT scores for active scheduling, refitted every few votes.
+
+        With ``refit_in_background`` (the app) a stale model starts a refit in a thread and
+        the request goes on with the last scores: no rater's vote waits for a fit.
+        """
         with self.db.read() as s:
             n_votes = s.scalar(select(func.count(Vote.id)).where(Vote.study_id == study_id)) or 0
         with self._model_lock:
             cached = self._model.get(study_id)
             if cached is not None and n_votes - cached[0] < self._refit_every:
                 return cached[1]
-        if n_votes == 0:
-            return None
-        records = self.votes(study_id, include_golden=False)
-        ids = sorted({r.left for r in records} | {r.right for r in records})
-        index = {sid: k for k, sid in enumerate(ids)}
-        a = np.array([index[r.left] for r in records])
-        b = np.array([index[r.right] for r in records])
-        y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
-        fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
-        scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
-        with self._model_lock:
-            self._model[study_id] = (n_votes, scores)
-        return scores
+            if n_votes and self._refit_in_background:
+                if study_id not in self._refitting:
+                    self._refitting.add(study_id)
+                    threading.Thread(target=self._refit, args=(study_id, n_votes), daemon=True).start()
+                return cached[1] if cached else None
+        return self._refit(study_id, n_votes) if n_votes else None
+
+    def _refit(self, study_id: int, n_votes: int) -> dict[int, float]:
+        try:
+            records = self.votes(study_id, include_golden=False)
+            ids = sorted({r.left for r in records} | {r.right for r in records})
+            index = {sid: k for k, sid in enumerate(ids)}
+            a = np.array([index[r.left] for r in records])
+            b = np.array([index[r.right] for r in records])
+            y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
+            fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
+            scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
+            with self._model_lock:
+                self._model[study_id] = (n_votes, scores)
+            return scores
+        finally:
+            with self._model_lock:
+                self._refitting.discard(study_id)
 
     def next_pair(self, token: str) -> PairView | None:
         """The rater's current pair (an unanswered one is shown again), or None when done."""

@@ -86,7 +86,7 @@ def _progress_md(view: PairView) -> str:
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
-    service = service or StudyService(Database(config.db_url))
+    service = service or StudyService(Database(config.db_url), refit_in_background=True)
     serve_stimuli(config)
     _study_tab(service)
     _admin_tab(service, config)
