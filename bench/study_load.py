@@ -74,6 +74,7 @@ class StudyClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
         self.session = uuid.uuid4().hex
+        self.cache: dict[str, tuple[str, bytes]] = {}  # url → (ETag, bytes), as a browser keeps
 
     async def call(self, api_name: str, data: list[Any]) -> list[Any]:
         r = await self.http.post(f"/gradio_api/call/{api_name}", json={"data": data, "session_hash": self.session})
@@ -92,15 +93,25 @@ class StudyClient:
             raise CallError(f"{api_name}: {event or 'no event'}: {payload}")
         return payload  # type: ignore[return-value]
 
-    async def fetch(self, url: str) -> bytes:
-        """An image's bytes; ValueError if the body is shorter than declared or not a whole PNG."""
-        r = await self.http.get(url)
+    async def fetch(self, url: str) -> tuple[bytes, bool]:
+        """An image's bytes and whether they came over the wire (False: revalidated, 304).
+
+        Like a browser, a stimulus fetched before is revalidated with its ETag. ValueError
+        if a body is shorter than declared or is not a whole PNG.
+        """
+        cached = self.cache.get(url)
+        headers = {"If-None-Match": cached[0]} if cached else {}
+        r = await self.http.get(url, headers=headers)
+        if r.status_code == 304 and cached:
+            return cached[1], False
         r.raise_for_status()
         declared = r.headers.get("content-length")
         if declared is not None and int(declared) != len(r.content):
             raise ValueError(f"{len(r.content)} bytes received, {declared} declared")
         png_chunks(r.content)
-        return r.content
+        if etag := r.headers.get("etag"):
+            self.cache[url] = (etag, r.content)
+        return r.content, True
 
 
 def images_of(outputs: list[Any]) -> list[str]:
@@ -116,9 +127,11 @@ def progress_of(outputs: list[Any]) -> tuple[int, int] | None:
 
 @dataclass
 class RaterLog:
+    attempted: int = 0  # votes sent (a vote whose answer never came may still be stored)
     acknowledged: int = 0
     vote_ms: list[float] = field(default_factory=list)
     image_ms: list[float] = field(default_factory=list)
+    revalidated: int = 0  # images answered 304 (already in the rater's cache)
     errors: list[str] = field(default_factory=list)
     truncated: int = 0
     out_of_order: int = 0  # the next pair's number was not one more than the last
@@ -140,7 +153,8 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         for url in urls:
             t0 = time.perf_counter()
             try:
-                await client.fetch(url)
+                _, transferred = await client.fetch(url)
+                log.revalidated += not transferred
             except (ValueError, httpx.RemoteProtocolError) as e:
                 log.truncated += 1
                 log.errors.append(f"image: {e}")
@@ -150,6 +164,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
         choice = rng.choice(["left", "right", "tie"])
         t0 = time.perf_counter()
+        log.attempted += 1
         try:
             out = await client.call(f"study_vote_{choice}", [str(int(time.time() * 1000))])
         except (CallError, httpx.HTTPError) as e:
@@ -264,24 +279,27 @@ def run(workdir: Path, raters: int = 100, votes: int = 10, think: float = 2.0, m
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    acked = sorted(lg.acknowledged for lg in logs if lg.acknowledged)
+    # Raters are anonymous to the client, so per-rater counts are matched as sorted lists:
+    # a rater's votes are lost if fewer are stored than were acknowledged, doubled if more
+    # are stored than were sent (a vote sent whose answer never arrived may be stored).
+    sent = sorted((lg.acknowledged, lg.attempted) for lg in logs if lg.attempted)
     stored = sorted(stored_votes_per_rater(config.db_url, study_id))
-    # A rater's votes are lost if fewer are stored than were acknowledged, doubled if more.
-    # Raters are anonymous to the client, so per-rater counts are matched as sorted lists.
-    lost = sum(max(0, a - s) for a, s in zip(acked, stored, strict=False)) + sum(acked[len(stored):])
-    doubled = sum(max(0, s - a) for a, s in zip(acked, stored, strict=False)) + sum(stored[len(acked):])
+    stored = [0] * (len(sent) - len(stored)) + stored
+    lost = sum(max(0, a - s) for (a, _), s in zip(sent, stored, strict=False))
+    doubled = sum(max(0, s - t) for (_, t), s in zip(sent, stored, strict=False)) + sum(stored[len(sent):])
     vote_ms = [v for lg in logs for v in lg.vote_ms]
     image_ms = [v for lg in logs for v in lg.image_ms]
     errors = [e for lg in logs for e in lg.errors]
     return {
         "raters": raters, "votes_per_rater": votes, "think_s": think, "image_px": size,
         "wall_s": round(wall, 1),
-        "votes_acknowledged": sum(acked), "votes_stored": sum(stored),
+        "votes_sent": sum(t for _, t in sent), "votes_acknowledged": sum(a for a, _ in sent),
+        "votes_stored": sum(stored),
         "votes_lost": lost, "votes_doubled": doubled,
         "vote_ms_p50": percentile(vote_ms, 50), "vote_ms_p95": percentile(vote_ms, 95),
         "vote_ms_max": round(max(vote_ms), 1) if vote_ms else None,
         "image_ms_p50": percentile(image_ms, 50), "image_ms_p95": percentile(image_ms, 95),
-        "images_fetched": len(image_ms),
+        "images_fetched": len(image_ms), "images_revalidated_304": sum(lg.revalidated for lg in logs),
         "errors": len(errors), "truncated": sum(lg.truncated for lg in logs),
         "out_of_order": sum(lg.out_of_order for lg in logs),
         "error_samples": errors[:5],

@@ -97,7 +97,7 @@ async def _session(url: str, sid: int, votes: int) -> list[tuple[str, bytes]]:
             urls = images_of(out)
             if not urls:
                 break
-            served += [(u, await client.fetch(u)) for u in urls]
+            served += [(u, (await client.fetch(u))[0]) for u in urls]
             out = await client.call(f"study_vote_{('left', 'right', 'tie')[k % 3]}", ["1700000000000"])
     return served
 
