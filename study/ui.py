@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 
 from db import Database
-from study.analysis import Analysis, analyze
+from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
 from study.config import StudyConfig
 from study.errors import AuthError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
@@ -77,6 +77,20 @@ def serve_stimuli(config: StudyConfig) -> None:
     if "://" not in config.db_url and Path(config.db_url).resolve().is_relative_to(folder):
         raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
     gr.set_static_paths([folder])
+
+
+AUTO_REFRESH_S = 10  # the Admin tab's progress and leaderboard refresh by themselves this often
+
+
+def analysis_status(run: AnalysisRun) -> str:
+    """One line on the analysis: running (with its stage) or when the shown one was made."""
+    if run.running:
+        return f"Analysing… {run.fraction:.0%} ({run.stage}); the leaderboard below is the last result."
+    if run.error:
+        return f"The last analysis failed: {run.error}"
+    if run.result is None:
+        return "No analysis yet."
+    return f"Leaderboard from {run.votes} votes (analysed in {run.seconds:.1f} s); it refreshes by itself."
 
 
 def _progress_md(view: PairView) -> str:
@@ -189,6 +203,7 @@ def _admin_tab(service: StudyService, config: StudyConfig) -> None:
             gr.Markdown("### Admin is disabled\nSet the environment variable `MISC_ADMIN_PASSWORD` and restart "
                         "the app to create and watch studies.", elem_id="admin-disabled")
             return
+        runner = AnalysisRunner(service, config.bootstrap_samples, config.seed)
         password = gr.Textbox(label="Admin password", type="password", elem_id="admin-password")
         status = gr.Markdown(elem_id="admin-status")
         analysis_state = gr.State(None)
@@ -309,12 +324,7 @@ def _admin_tab(service: StudyService, config: StudyConfig) -> None:
         def do_analyse(sid: str | None, excl_flagged: bool) -> tuple[Any, ...]:
             if not sid:
                 raise StudyError("choose a study first")
-            a = analyze(service, int(sid), exclude_flagged=excl_flagged, bootstrap_samples=config.bootstrap_samples,
-                        seed=config.seed)
-            board_rows = [[i + 1, r.item, round(r.score, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.comparisons]
-                          for i, r in enumerate(a.leaderboard())]
-            th = {r.item: r.score for r in a.leaderboard("thurstone-v")}
-            board_rows = [row + [round(th.get(row[1], float("nan")), 3)] for row in board_rows]
+            a = analysed(int(sid), excl_flagged)
             corr_rows = [[c.metric, c.level, c.n, round(c.srcc, 3), f"[{c.srcc_ci[0]:.2f}, {c.srcc_ci[1]:.2f}]",
                           round(c.krcc, 3), round(c.plcc, 3), f"[{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}]", c.fit.kind]
                          for c in a.correlations]
@@ -332,14 +342,40 @@ def _admin_tab(service: StudyService, config: StudyConfig) -> None:
             note = progress_md(sid) + f"\n\nAnalysed {a.votes_used} votes from {a.raters_used} raters; excluded " \
                 f"{a.excluded_raters or 'none'}." + ("".join(f"\n- {n}" for n in a.notes))
             return (a, note, leaderboard(a),
-                    gr.update(value=board_rows, headers=["rank", "condition", "BT score", "CI low", "CI high",
-                                                         "comparisons", "Thurstone (JOD)"]),
+                    gr.update(value=leaderboard_rows(a), headers=LEADERBOARD_HEADERS),
                     gr.update(value=corr_rows, headers=["metric", "level", "n", "SRCC", "SRCC 95% CI", "KRCC",
                                                         "PLCC", "PLCC 95% CI", "fit"]),
                     gr.update(value=scr_rows, headers=["rater", "votes", "golden failed", "agreement", "flagged",
                                                        "reasons"]),
                     gr.update(choices=metrics, value=metrics[0] if metrics else None),
                     scatter(a, first.metric, first.level) if first else None, files)
+
+        def analysed(sid: int, excl_flagged: bool) -> Analysis:
+            """The analysis of the current votes (reused when no vote arrived since)."""
+            runner.ensure(sid, excl_flagged)
+            run = runner.wait(sid, excl_flagged)
+            if run.error or run.result is None:
+                raise StudyError(f"the analysis failed: {run.error or 'no result'}")
+            return run.result
+
+        def tick(pw: str, sid: str | None, excl_flagged: bool) -> tuple[Any, ...]:
+            """Every few seconds: progress, and the leaderboard of the last analysis (a new one
+            starts in the background when votes arrived)."""
+            try:
+                check(pw)
+                if not sid:
+                    raise StudyError("no study")
+                run = runner.ensure(int(sid), excl_flagged)
+                text = progress_md(sid) + "\n\n" + analysis_status(run)
+            except (StudyError, ValueError):
+                return gr.update(), gr.update(), gr.update()
+            if run.result is None:
+                return text, gr.update(), gr.update()
+            return (text, leaderboard(run.result),
+                    gr.update(value=leaderboard_rows(run.result), headers=LEADERBOARD_HEADERS))
+
+        gr.Timer(AUTO_REFRESH_S).tick(tick, [password, study_dd, exclude_flagged], [status, board_plot, board],
+                                       api_visibility="private", show_progress="hidden")
 
         analyse_b.click(do_analyse, [password, study_dd, exclude_flagged],
                         [analysis_state, status, board_plot, board, corr, screening, metric_dd, scatter_plot, exports],
