@@ -92,6 +92,19 @@ class Database:
         writer = self.engine.execution_options(sqlite_immediate=True) if self.is_sqlite else self.engine
         self._write = sessionmaker(writer, expire_on_commit=False)
 
+    def files(self) -> list[Path]:
+        """The SQLite database file and its journal / WAL / shared-memory companions.
+
+        No code path may open these other than through the engine: opening and closing
+        one in this process drops SQLite's POSIX locks, and the next outside open/close
+        can then delete the live WAL (acknowledged votes lost). Empty for other backends.
+        """
+        name = self.engine.url.database if self.is_sqlite else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return []
+        path = Path(name).resolve()
+        return [path] + [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():

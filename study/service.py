@@ -33,6 +33,7 @@ from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
 MAX_RESPONSE_MS = 3_600_000
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE)
 INFO_KEYS = ("age_range", "vision", "display", "experience", "comment")
 # URL parameters of crowdsourcing platforms stored with the rater. The first present of
 # PLATFORM_ID_KEYS is the participant id (one session per study and id).
@@ -150,10 +151,16 @@ def _now() -> datetime:
 
 
 def parse_client_time(value: object) -> datetime | None:
-    """Client clock as epoch milliseconds or ISO 8601; None if absent. Bad values raise."""
+    """Client clock as epoch milliseconds (a number or its text) or ISO 8601; None if absent.
+
+    Bad values (text, infinities such as ``inf`` or ``1e400``, NaN, dates out of range)
+    raise ``VoteError``, never an OverflowError or ValueError.
+    """
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             t = datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
         elif isinstance(value, str):
@@ -172,13 +179,16 @@ def parse_client_time(value: object) -> datetime | None:
 class StudyService:
     """Operations used by the Study and Admin tabs (and by tests, and the vote bench)."""
 
-    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20) -> None:
+    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20,
+                 refit_in_background: bool = False) -> None:
         self.db = db
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._refit_every = refit_every
         self._model: dict[int, tuple[int, dict[int, float]]] = {}  # study → (votes at fit, scores)
         self._model_lock = threading.Lock()
+        self._refit_in_background = refit_in_background
+        self._refitting: set[int] = set()
         self._token_cache: dict[str, tuple[int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
@@ -267,26 +277,40 @@ class StudyService:
         return hit
 
     def _scores(self, study_id: int) -> dict[int, float] | None:
-        """Current per-stimulus BT scores for active scheduling, refitted every few votes."""
+        """Current per-stimulus BT scores for active scheduling, refitted every few votes.
+
+        With ``refit_in_background`` (the app) a stale model starts a refit in a thread and
+        the request goes on with the last scores: no rater's vote waits for a fit.
+        """
         with self.db.read() as s:
             n_votes = s.scalar(select(func.count(Vote.id)).where(Vote.study_id == study_id)) or 0
         with self._model_lock:
             cached = self._model.get(study_id)
             if cached is not None and n_votes - cached[0] < self._refit_every:
                 return cached[1]
-        if n_votes == 0:
-            return None
-        records = self.votes(study_id, include_golden=False)
-        ids = sorted({r.left for r in records} | {r.right for r in records})
-        index = {sid: k for k, sid in enumerate(ids)}
-        a = np.array([index[r.left] for r in records])
-        b = np.array([index[r.right] for r in records])
-        y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
-        fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
-        scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
-        with self._model_lock:
-            self._model[study_id] = (n_votes, scores)
-        return scores
+            if n_votes and self._refit_in_background:
+                if study_id not in self._refitting:
+                    self._refitting.add(study_id)
+                    threading.Thread(target=self._refit, args=(study_id, n_votes), daemon=True).start()
+                return cached[1] if cached else None
+        return self._refit(study_id, n_votes) if n_votes else None
+
+    def _refit(self, study_id: int, n_votes: int) -> dict[int, float]:
+        try:
+            records = self.votes(study_id, include_golden=False)
+            ids = sorted({r.left for r in records} | {r.right for r in records})
+            index = {sid: k for k, sid in enumerate(ids)}
+            a = np.array([index[r.left] for r in records])
+            b = np.array([index[r.right] for r in records])
+            y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
+            fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
+            scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
+            with self._model_lock:
+                self._model[study_id] = (n_votes, scores)
+            return scores
+        finally:
+            with self._model_lock:
+                self._refitting.discard(study_id)
 
     def next_pair(self, token: str) -> PairView | None:
         """The rater's current pair (an unanswered one is shown again), or None when done."""

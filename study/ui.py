@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from scipy.stats import spearmanr
 
 from db import Database
-from study.analysis import Analysis, analyze
+from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
 from study.auth import AdminAuth, attach, routes, session_cookie
 from study.config import StudyConfig
 from study.errors import DuplicateVoteError, StudyClosedError, StudyError
@@ -76,6 +77,20 @@ def serve_stimuli(config: StudyConfig) -> None:
     if "://" not in config.db_url and Path(config.db_url).resolve().is_relative_to(folder):
         raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
     gr.set_static_paths([folder])
+
+
+AUTO_REFRESH_S = 10  # the Admin tab's progress and leaderboard refresh by themselves this often
+
+
+def analysis_status(run: AnalysisRun) -> str:
+    """One line on the analysis: running (with its stage) or when the shown one was made."""
+    if run.running:
+        return f"Analysing… {run.fraction:.0%} ({run.stage}); the leaderboard below is the last result."
+    if run.error:
+        return f"The last analysis failed: {run.error}"
+    if run.result is None:
+        return "No analysis yet."
+    return f"Leaderboard from {run.votes} votes (analysed in {run.seconds:.1f} s); it refreshes by itself."
 
 
 def _url(path: str) -> str:
@@ -133,7 +148,7 @@ def _parse_link(text: str | None) -> tuple[dict[str, str], dict[str, str]]:
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
-    service = service or StudyService(Database(config.db_url))
+    service = service or StudyService(Database(config.db_url), refit_in_background=True)
     serve_stimuli(config)
     auth = AdminAuth(config.admin_password)
     root = gr.context.Context.root_block
@@ -232,10 +247,7 @@ def _study_tab(service: StudyService) -> None:
                 except StudyError as e:
                     return closed(str(e))
                 if info.status != "open":
-                    try:
-                        service.start_session(info.id)
-                    except StudyError as e:
-                        return closed(str(e))
+                    return closed(info.closed_message)
                 tok = sessions.get(str(info.id))
                 return (resume(tok, info) if tok else None) or consent_for(info, params)
             for sid, tok in sessions.items():  # no link: a session this browser already has
@@ -285,11 +297,11 @@ def _study_tab(service: StudyService) -> None:
                     assignment = int(str(aid).strip())
                 except (StudyError, ValueError):
                     return screen(message="⚠️ This page lost track of its pair: reload the page to continue.")
-                try:
+                try:  # the page sends JSON (clock + viewing); an API client may send the clock alone
                     d = json.loads(ctext) if ctext else {}
                 except ValueError:
-                    d = {}
-                d = d if isinstance(d, dict) else {"t": d}
+                    d = None
+                d = d if isinstance(d, dict) else {"t": ctext}
                 t0 = sent[1] if isinstance(sent, tuple | list) and len(sent) == 2 and sent[0] == assignment else 0
                 rt = max(0, int(round((time.time() - t0) * 1000))) if t0 else 0
                 try:
@@ -343,6 +355,8 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
                  login_b: Any, password: Any, login_msg: Any) -> None:
     status = gr.Markdown(elem_id="admin-status")
     analysis_state = gr.State(None)
+    runner = AnalysisRunner(service, config.bootstrap_samples, config.seed)
+    timer = gr.Timer(AUTO_REFRESH_S, active=False)  # ticks only while an admin is logged in on this page
     logout_b = gr.Button("Log out", size="sm", elem_id="admin-logout")
 
     def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -404,6 +418,12 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
                         interactive=False, elem_id="admin-correlations")
     screening = gr.Dataframe(label="Rater screening", interactive=False, elem_id="admin-screening")
     with gr.Row():
+        other = gr.Number(precision=0, label="Compare with study id (e.g. the other task on the same stimuli)",
+                          elem_id="admin-compare-with")
+        compare_b = gr.Button("Compare tasks", size="sm", elem_id="admin-compare")
+    compare = gr.Dataframe(label="Per condition in both studies (Thurstone JOD, rank)", interactive=False,
+                           elem_id="admin-compare-table")
+    with gr.Row():
         rater_id = gr.Number(precision=0, label="Rater id")
         excl = gr.Checkbox(value=True, label="Exclude")
         excl_b = gr.Button("Set", size="sm")
@@ -412,13 +432,13 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
     def enter(request: gr.Request) -> tuple[Any, ...]:
         """After the login script (or on page load with a live session): show the panel."""
         if not auth.is_session(session_cookie(request)):
-            return gr.update(visible=True), gr.update(visible=False), gr.update(), gr.update()
+            return gr.update(visible=True), gr.update(visible=False), gr.update(), gr.update(), gr.Timer(active=False)
         choices = study_choices()
         sid = choices[-1][1] if choices else None
         return (gr.update(visible=False), gr.update(visible=True), gr.update(choices=choices, value=sid),
-                progress_md(sid, request))
+                progress_md(sid, request), gr.Timer(active=True))
 
-    after = [login_col, panel, study_dd, status]
+    after = [login_col, panel, study_dd, status, timer]
     for trigger in (login_b.click, password.submit):
         trigger(None, None, [password, login_msg], js=LOGIN_JS).then(enter, None, after, api_visibility="private")
     gr.on(triggers=None, fn=enter, inputs=None, outputs=after, api_visibility="private", queue=False)
@@ -511,12 +531,7 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
     def do_analyse(sid: str | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, ...]:
         if not sid:
             raise StudyError("choose a study first")
-        a = analyze(service, int(sid), exclude_flagged=excl_flagged, bootstrap_samples=config.bootstrap_samples,
-                    seed=config.seed)
-        board_rows = [[i + 1, r.item, round(r.score, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.comparisons]
-                      for i, r in enumerate(a.leaderboard())]
-        th = {r.item: r.score for r in a.leaderboard("thurstone-v")}
-        board_rows = [row + [round(th.get(row[1], float("nan")), 3)] for row in board_rows]
+        a = analysed(int(sid), excl_flagged)
         corr_rows = [[c.metric, c.level, c.n, round(c.srcc, 3), f"[{c.srcc_ci[0]:.2f}, {c.srcc_ci[1]:.2f}]",
                       round(c.krcc, 3), round(c.plcc, 3), f"[{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}]", c.fit.kind]
                      for c in a.correlations]
@@ -535,14 +550,40 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
         note = progress_md(sid, request) + f"\n\nAnalysed ({task_name} task) {a.votes_used} votes from " \
             f"{a.raters_used} raters; excluded {a.excluded_raters or 'none'}." + "".join(f"\n- {n}" for n in a.notes)
         return (a, note, leaderboard(a),
-                gr.update(value=board_rows, headers=["rank", "condition", "BT score", "CI low", "CI high",
-                                                     "comparisons", "Thurstone (JOD)"]),
+                gr.update(value=leaderboard_rows(a), headers=LEADERBOARD_HEADERS),
                 gr.update(value=corr_rows, headers=["metric", "level", "n", "SRCC", "SRCC 95% CI", "KRCC",
                                                     "PLCC", "PLCC 95% CI", "fit"]),
                 gr.update(value=scr_rows, headers=["rater", "votes", "check pairs failed", "agreement", "flagged",
                                                    "reasons"]),
                 gr.update(choices=metrics, value=metrics[0] if metrics else None),
                 scatter(a, first.metric, first.level) if first else None, files)
+
+    def analysed(sid: int, excl_flagged: bool) -> Analysis:
+        """The analysis of the current votes (reused when no vote arrived since)."""
+        runner.ensure(sid, excl_flagged)
+        run = runner.wait(sid, excl_flagged)
+        if run.error or run.result is None:
+            raise StudyError(f"the analysis failed: {run.error or 'no result'}")
+        return run.result
+
+    def tick(sid: str | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, ...]:
+        """Every few seconds: progress, and the leaderboard of the last analysis (a new one
+        starts in the background when votes arrived). Nothing without an admin session."""
+        try:
+            auth.require(request)
+            if not sid:
+                raise StudyError("no study")
+            run = runner.ensure(int(sid), excl_flagged)
+            text = progress_md(sid, request) + "\n\n" + analysis_status(run)
+        except (StudyError, ValueError):
+            return gr.update(), gr.update(), gr.update()
+        if run.result is None:
+            return text, gr.update(), gr.update()
+        return (text, leaderboard(run.result),
+                gr.update(value=leaderboard_rows(run.result), headers=LEADERBOARD_HEADERS))
+
+    timer.tick(tick, [study_dd, exclude_flagged], [status, board_plot, board], api_visibility="private",
+               show_progress="hidden")
 
     analyse_b.click(do_analyse, [study_dd, exclude_flagged],
                     [analysis_state, status, board_plot, board, corr, screening, metric_dd, scatter_plot, exports],
@@ -555,6 +596,29 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
         return scatter(a, metric, level.rstrip(")"))
 
     metric_dd.change(pick_metric, [analysis_state, metric_dd], [scatter_plot], api_visibility="private")
+
+    @guarded
+    def do_compare(sid: str | None, oid: float | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, str]:
+        """Where two studies (say fidelity and quality on one manifest) rank conditions differently."""
+        if not sid or oid is None:
+            raise StudyError("choose a study and give the id of the study to compare with")
+        infos = [service.find_study(int(sid)), service.find_study(int(oid))]
+        boards = [{r.item: r.score for r in analysed(i.id, excl_flagged).leaderboard("thurstone-v")} for i in infos]
+        common = [c for c in boards[0] if c in boards[1]]
+        if len(common) < 2:
+            raise StudyError("the two studies share fewer than two conditions: nothing to compare")
+        ranks = [{c: k + 1 for k, c in enumerate(sorted(common, key=lambda c: -b[c]))} for b in boards]
+        rows = [[c, round(boards[0][c], 3), ranks[0][c], round(boards[1][c], 3), ranks[1][c],
+                 ranks[1][c] - ranks[0][c]] for c in sorted(common, key=lambda c: ranks[0][c])]
+        rho = spearmanr([boards[0][c] for c in common], [boards[1][c] for c in common]).statistic
+        heads = [f"{i.id}: {i.task}" for i in infos]
+        return (gr.update(value=rows, headers=["condition", f"JOD ({heads[0]})", "rank", f"JOD ({heads[1]})",
+                                               "rank", "rank change"]),
+                f"{len(common)} conditions; SRCC between the two studies' scores {rho:.3f}. "
+                f"{sum(r[-1] != 0 for r in rows)} conditions change rank.")
+
+    compare_b.click(do_compare, [study_dd, other, exclude_flagged], [compare, status], api_name="admin_compare",
+                    **hidden_api)
 
     @guarded
     def do_exclude(sid: str | None, rid: float | None, flag: bool, request: gr.Request) -> str:
