@@ -114,8 +114,35 @@ class StudyClient:
         return r.content, True
 
 
+SRC = re.compile(r'<img src="([^"]+)"')
+TRIAL = re.compile(r'data-trial="(\d+)"')
+
+
 def images_of(outputs: list[Any]) -> list[str]:
-    return [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+    """The image URLs of the pair shown (the stage HTML's ``<img src>``, made absolute-path)."""
+    urls = [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+    for o in outputs:
+        if isinstance(o, str):
+            urls += [u if u.startswith(("/", "http")) else "/" + u for u in SRC.findall(o)]
+    return urls
+
+
+def trial_of(outputs: list[Any]) -> str:
+    """The assignment the page shows: a vote names it (study/ui.py)."""
+    for o in outputs:
+        if isinstance(o, str) and (m := TRIAL.search(o)):
+            return m.group(1)
+    return ""
+
+
+def start_args(study_id: int) -> list[Any]:
+    """``study_start``: study, consent, age, vision, display, the page's link JSON."""
+    return [str(study_id), True, "", "", "", ""]
+
+
+def vote_args(outputs: list[Any], client_time: str) -> list[Any]:
+    """``study_vote_*``: the pair shown, the client clock (or the page's JSON)."""
+    return [trial_of(outputs), client_time]
 
 
 def progress_of(outputs: list[Any]) -> tuple[int, int] | None:
@@ -142,7 +169,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
     log = RaterLog()
     await asyncio.sleep(rng.uniform(0, think))  # raters arrive spread out, not all at once
     try:
-        out = await client.call("study_start", [str(study_id), True, "", "", ""])
+        out = await client.call("study_start", start_args(study_id))
     except (CallError, httpx.HTTPError) as e:
         log.errors.append(f"start: {e}")
         return log
@@ -166,7 +193,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         t0 = time.perf_counter()
         log.attempted += 1
         try:
-            out = await client.call(f"study_vote_{choice}", [str(int(time.time() * 1000))])
+            out = await client.call(f"study_vote_{choice}", vote_args(out, str(int(time.time() * 1000))))
         except (CallError, httpx.HTTPError) as e:
             log.errors.append(f"vote: {e!r}")
             break
