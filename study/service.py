@@ -76,6 +76,13 @@ class StudyInfo:
     def question(self) -> str:
         return QUESTIONS[self.task]
 
+    @property
+    def closed_message(self) -> str:
+        """What a rater reads when the study is not open, in plain words."""
+        if self.status == "closed":
+            return f"The study “{self.name}” is closed: it no longer collects answers. Thank you for your interest."
+        return f"The study “{self.name}” has not started yet: please come back later."
+
 
 @dataclass(frozen=True)
 class Viewing:
@@ -550,6 +557,4 @@ def _info(study: Study) -> StudyInfo:
 
 
 def _closed(study: Study) -> str:
-    if study.status == "closed":
-        return f"The study “{study.name}” is closed: it no longer collects answers. Thank you for your interest."
-    return f"The study “{study.name}” has not started yet: please come back later."
+    return _info(study).closed_message
