@@ -295,7 +295,7 @@ def test_admin_password_never_reaches_storage_api_info_or_exports(app, chromium,
     import httpx
     from playwright.sync_api import expect
 
-    url, service, sid, _ = app
+    url, service, sid, fid = app
     ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     ctx.set_default_timeout(T)
     rater = ctx.new_page()  # a rater mid-session when the admin closes the study
@@ -323,6 +323,15 @@ def test_admin_password_never_reaches_storage_api_info_or_exports(app, chromium,
     expect(page.locator("#admin-screening")).to_contain_text("rater", timeout=T)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(OUT / "study_admin.png"), full_page=True)
+    # The same stimuli in the fidelity study: where the two tasks rank the conditions differently.
+    for _ in range(4):
+        tok = service.start_session(fid)
+        while (v := service.next_pair(tok)) is not None:
+            service.submit_vote(tok, v.assignment_id, "left", 900)
+    page.locator("#admin-compare-with input").fill(str(fid))
+    page.locator("#admin-compare").click()
+    expect(page.locator("#admin-compare-table")).to_contain_text("jpeg@0.8", timeout=T)
+    expect(page.locator("#admin-status")).to_contain_text("SRCC between the two studies", timeout=T)
     exported = []
     links = page.locator("#admin-exports a")
     for i in range(links.count()):
