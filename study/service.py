@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Assignment, Condition, Database, Pair, Rater, Stimulus, Study, Vote
 from db.models import CHOICES
-from study.errors import DuplicateVoteError, NotFoundError, StudyClosedError, VoteError
+from study.errors import DuplicateVoteError, NotFoundError, StudyClosedError, StudyStorageError, VoteError
 from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
@@ -121,6 +121,7 @@ class StudyService:
     def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20,
                  refit_in_background: bool = False) -> None:
         self.db = db
+        db.storage_error = StudyStorageError  # storage faults reach the tabs as a StudyError
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._refit_every = refit_every

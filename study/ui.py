@@ -12,6 +12,7 @@ Keyboard shortcuts need ``HEAD_JS`` passed to ``launch(head=HEAD_JS)`` (Gradio 6
 from __future__ import annotations
 
 import hmac
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwc
 from study.importer import StudyOptions, import_manifest, import_upload
 from study.plots import leaderboard, scatter
 from study.service import PairView, StudyService
+
+log = logging.getLogger("misc.study")
 
 HEAD_JS = """
 <script>
@@ -62,6 +65,24 @@ id; nothing identifies you. You can stop at any time.
 AGE = ["", "under 18", "18–29", "30–49", "50–69", "70+"]
 VISION = ["", "normal", "corrected to normal", "other"]
 DISPLAY = ["", "phone", "tablet", "laptop", "desktop monitor"]
+
+
+def check_storage(service: StudyService) -> str | None:
+    """At start: can the database take a vote? One clear log line either way."""
+    problem = service.db.check_writable()
+    where = service.db.engine.url.render_as_string(hide_password=True)
+    if problem:
+        log.error("study database %s is NOT writable: %s", where, problem)
+    else:
+        log.info("study database %s is writable", where)
+    return problem
+
+
+def storage_banner(service: StudyService) -> None:
+    """A warning at the top of a tab while the database cannot be written."""
+    problem = service.db.check_writable()
+    gr.Markdown(f"⚠️ **Votes cannot be saved at the moment.** {problem}" if problem else "",
+                visible=bool(problem), elem_id="study-storage-warning")
 
 
 def serve_stimuli(config: StudyConfig) -> None:
@@ -102,6 +123,7 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
     config = config or StudyConfig.from_env()
     service = service or StudyService(Database(config.db_url), refit_in_background=True)
     serve_stimuli(config)
+    check_storage(service)
     _study_tab(service)
     _admin_tab(service, config)
     return service
@@ -110,6 +132,7 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
 # ---- rater tab ---------------------------------------------------------------------------
 def _study_tab(service: StudyService) -> None:
     with gr.Tab("Study", id="study"):
+        storage_banner(service)
         token = gr.State("")
         assignment = gr.State(0)
         shown_at = gr.State(0.0)
@@ -185,8 +208,8 @@ def _study_tab(service: StudyService) -> None:
                     # A refused vote changes nothing; show the rater where they are.
                     try:
                         return show(tok, service.next_pair(tok), f"⚠️ {e}")
-                    except StudyError as e2:
-                        raise gr.Error(str(e2)) from None
+                    except StudyError as e2:  # e.g. the database cannot be written: say so, keep the page
+                        return stay(str(e2))
             return handler
 
         stamp = "(tok, aid, t0, ct) => [tok, aid, t0, String(Date.now())]"
@@ -199,6 +222,7 @@ def _study_tab(service: StudyService) -> None:
 # ---- admin tab ---------------------------------------------------------------------------
 def _admin_tab(service: StudyService, config: StudyConfig) -> None:
     with gr.Tab("Admin", id="admin"):
+        storage_banner(service)
         if not config.admin_password:
             gr.Markdown("### Admin is disabled\nSet the environment variable `MISC_ADMIN_PASSWORD` and restart "
                         "the app to create and watch studies.", elem_id="admin-disabled")
