@@ -22,6 +22,7 @@ import gradio as gr
 
 from db import Database
 from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
+from study.backup import restore_at_start, start_backup
 from study.config import StudyConfig
 from study.errors import AuthError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
@@ -121,7 +122,10 @@ def _progress_md(view: PairView) -> str:
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
-    service = service or StudyService(Database(config.db_url), refit_in_background=True)
+    if service is None:
+        restore_at_start(config)  # an empty database on a fresh Space: the last snapshot, if any
+        service = StudyService(Database(config.db_url), refit_in_background=True)
+        start_backup(config, service.db)
     serve_stimuli(config)
     check_storage(service)
     _study_tab(service)
