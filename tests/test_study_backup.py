@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-
-from study_helpers import open_study
+from study_helpers import count_votes, open_study
 from study_hub import LocalFolderHub
 
-from db import Database, Vote
+from db import Database
 from study.backup import SNAPSHOT_NAME, restore_at_start, snapshot, snapshot_counts, start_backup
 from study.config import StudyConfig, study_dir
 from study.importer import StudyOptions
@@ -28,15 +26,6 @@ from study.service import StudyService
 
 REPO = "someone/misc-study-votes"
 TESTS = Path(__file__).resolve().parent
-
-
-def _count(db_url: str) -> int:
-    db = Database(db_url, create=False)
-    try:
-        with db.read() as s:
-            return s.scalar(select(func.count(Vote.id))) or 0
-    finally:
-        db.dispose()
 
 
 def _vote_forever(service: StudyService, sid: int, stop: threading.Event, acked: list[int]) -> None:
@@ -70,7 +59,7 @@ def test_snapshots_are_consistent_while_votes_are_written(tmp_path: Path) -> Non
             w.join()
     assert seen == sorted(seen) and seen[-1] > seen[0]  # votes kept arriving during the snapshots
     final = snapshot_counts(snapshot(service.db, tmp_path / "final.db"))
-    assert final["vote"] == acked[0] == _count(service.db.url)
+    assert final["vote"] == acked[0] == count_votes(service.db.url)
     service.db.dispose()
 
 
@@ -102,10 +91,10 @@ def test_restore_into_an_empty_database_then_voting_goes_on(tmp_path: Path) -> N
     first = again.next_pair(other)
     assert first is not None
     again.submit_vote(other, first.assignment_id, "right", 100)
-    assert _count(fresh.db_url) == 5
+    assert count_votes(fresh.db_url) == 5
     # A database that holds a study is never replaced.
     assert restore_at_start(fresh, api=hub) is None
-    assert _count(fresh.db_url) == 5
+    assert count_votes(fresh.db_url) == 5
     again.db.dispose()
 
 
@@ -165,7 +154,7 @@ def test_kill_9_loses_no_acknowledged_vote(tmp_path: Path) -> None:
     acked = _drain(proc, acked)
     assert acked >= 150
     # The disk survived (persistent volume): every acknowledged vote is in the file.
-    present = _count(config.db_url)
+    present = count_votes(config.db_url)
     assert acked <= present <= acked + 1  # +1: a vote committed whose "ack" line was not yet written
     # The disk was lost: restore from the last snapshot pushed before the kill.
     fresh = StudyConfig(db_url=str(tmp_path / "fresh" / "study.db"), backup_repo=REPO)
@@ -182,5 +171,5 @@ def test_sigterm_pushes_a_final_snapshot_with_every_acknowledged_vote(tmp_path: 
     acked = _drain(proc, acked)
     last = hub.commits(REPO)[-1] / SNAPSHOT_NAME
     in_snapshot = snapshot_counts(last)["vote"]
-    assert acked <= in_snapshot <= acked + 1 and in_snapshot == _count(config.db_url)
+    assert acked <= in_snapshot <= acked + 1 and in_snapshot == count_votes(config.db_url)
     assert len(hub.commits(REPO)) == 2  # the one at start and the final one

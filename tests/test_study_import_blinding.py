@@ -16,11 +16,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
-
-from bench.study_load import StudyClient, images_of, png_chunks
 from study_helpers import make_config, write_images_manifest
 from study_http import serve_study
 
+from bench.study_load import StudyClient, images_of, png_chunks
 from db import Database
 from study.importer import StudyOptions, import_manifest, stimulus_png
 from study.service import StudyService

@@ -8,11 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-
-from bench.study_load import StudyClient, images_of
 from study_helpers import open_study
 from study_http import serve_study
 
+from bench.study_load import StudyClient, images_of
 from db import Vote
 from study.errors import VoteError
 from study.service import parse_client_time

@@ -14,11 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import event, func, select
-
-from bench.study_load import StudyClient, images_of
 from study_helpers import open_study
 from study_http import serve_study
 
+from bench.study_load import StudyClient, images_of
 from db import Database, Vote
 from study.errors import StudyError, StudyStorageError
 from study.service import StudyService
