@@ -22,7 +22,7 @@ import gradio as gr
 
 from db import Database
 from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
-from study.backup import restore_at_start, start_backup
+from study.backup import restore_at_start, sqlite_file, start_backup
 from study.config import StudyConfig
 from study.errors import AuthError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
@@ -96,7 +96,7 @@ def serve_stimuli(config: StudyConfig) -> None:
     """
     folder = Path(config.stimuli_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    if "://" not in config.db_url and Path(config.db_url).resolve().is_relative_to(folder):
+    if (db_file := sqlite_file(config.db_url)) is not None and db_file.is_relative_to(folder):
         raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
     gr.set_static_paths([folder])
 
