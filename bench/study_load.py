@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import os
 import random
@@ -93,6 +94,15 @@ class StudyClient:
             raise CallError(f"{api_name}: {event or 'no event'}: {payload}")
         return payload  # type: ignore[return-value]
 
+    # The rater page's two calls. The wire format of the Study tab's events lives here alone.
+    async def start(self, study_id: int) -> list[Any]:
+        """Consent and Start on the study ``study_id``: the first pair."""
+        return await self.call("study_start", [str(study_id), True, "", "", ""])
+
+    async def vote(self, choice: str, client_time: object) -> list[Any]:
+        """A / same / B (``left`` / ``tie`` / ``right``) on the pair shown, with the page's clock."""
+        return await self.call(f"study_vote_{choice}", [str(client_time)])
+
     async def fetch(self, url: str) -> tuple[bytes, bool]:
         """An image's bytes and whether they came over the wire (False: revalidated, 304).
 
@@ -114,8 +124,18 @@ class StudyClient:
         return r.content, True
 
 
+IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
+
+
 def images_of(outputs: list[Any]) -> list[str]:
-    return [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+    """The image URLs of a page update: image components' files, or <img> tags in HTML."""
+    urls = []
+    for o in outputs:
+        if isinstance(o, dict) and o.get("url"):
+            urls.append(o["url"])
+        elif isinstance(o, str):
+            urls += [html.unescape(u) for u in IMG_SRC.findall(o)]
+    return urls
 
 
 def progress_of(outputs: list[Any]) -> tuple[int, int] | None:
@@ -142,7 +162,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
     log = RaterLog()
     await asyncio.sleep(rng.uniform(0, think))  # raters arrive spread out, not all at once
     try:
-        out = await client.call("study_start", [str(study_id), True, "", "", ""])
+        out = await client.start(study_id)
     except (CallError, httpx.HTTPError) as e:
         log.errors.append(f"start: {e}")
         return log
@@ -166,7 +186,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         t0 = time.perf_counter()
         log.attempted += 1
         try:
-            out = await client.call(f"study_vote_{choice}", [str(int(time.time() * 1000))])
+            out = await client.vote(choice, int(time.time() * 1000))
         except (CallError, httpx.HTTPError) as e:
             log.errors.append(f"vote: {e!r}")
             break

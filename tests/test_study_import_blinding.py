@@ -91,13 +91,13 @@ async def _session(url: str, sid: int, votes: int) -> list[tuple[str, bytes]]:
     served = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         client = StudyClient(http)
-        out = await client.call("study_start", [str(sid), True, "", "", ""])
+        out = await client.start(sid)
         for k in range(votes):
             urls = images_of(out)
             if not urls:
                 break
             served += [(u, (await client.fetch(u))[0]) for u in urls]
-            out = await client.call(f"study_vote_{('left', 'right', 'tie')[k % 3]}", ["1700000000000"])
+            out = await client.vote(('left', 'right', 'tie')[k % 3], 1700000000000)
     return served
 
 

@@ -35,9 +35,9 @@ def test_parse_client_time_reads_epoch_text_and_iso() -> None:
 async def _votes(url: str, sid: int) -> list[list]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         client = StudyClient(http)
-        outs = [await client.call("study_start", [str(sid), True, "", "", ""])]
+        outs = [await client.start(sid)]
         for value in [*BAD, "1700000000000"]:
-            outs.append(await client.call("study_vote_left", [value]))
+            outs.append(await client.vote("left", value))
         return outs
 
 

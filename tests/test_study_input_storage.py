@@ -87,14 +87,14 @@ def test_full_disk_refuses_the_vote_in_plain_words_and_stores_nothing(tmp_path: 
 async def _rater_session(url: str, sid: int) -> list[list]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         client = StudyClient(http)
-        outs = [await client.call("study_start", [str(sid), True, "", "", ""])]
+        outs = [await client.start(sid)]
         for _ in range(400):
-            out = await client.call("study_vote_left", ["1700000000000"])  # an error event raises here
+            out = await client.vote("left", 1700000000000)  # an error event raises here
             outs.append(out)
             if any(isinstance(o, str) and "storage is full" in o for o in out):
                 break
             if not images_of(out):
-                outs.append(await client.call("study_start", [str(sid), True, "", "", ""]))
+                outs.append(await client.start(sid))
         return outs
 
 
