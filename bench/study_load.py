@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import os
 import random
@@ -75,6 +76,7 @@ class StudyClient:
         self.http = http
         self.session = uuid.uuid4().hex
         self.cache: dict[str, tuple[str, bytes]] = {}  # url → (ETag, bytes), as a browser keeps
+        self.trial = ""  # the assignment the page shows (a vote names it)
 
     async def call(self, api_name: str, data: list[Any]) -> list[Any]:
         r = await self.http.post(f"/gradio_api/call/{api_name}", json={"data": data, "session_hash": self.session})
@@ -92,6 +94,23 @@ class StudyClient:
         if event != "complete":
             raise CallError(f"{api_name}: {event or 'no event'}: {payload}")
         return payload  # type: ignore[return-value]
+
+    # The rater page's two calls. The wire format of the Study tab's events lives here alone.
+    async def start(self, study_id: int) -> list[Any]:
+        """Consent and Start on the study ``study_id`` (no link parameters): the first pair."""
+        return self._shown(await self.call("study_start", [str(study_id), True, "", "", "", ""]))
+
+    async def vote(self, choice: str, client_time: object) -> list[Any]:
+        """A / same / B (``left`` / ``tie`` / ``right``) on the pair shown, with the page's clock.
+
+        A vote names the pair the page shows (its ``data-trial``), as the page does."""
+        return self._shown(await self.call(f"study_vote_{choice}", [self.trial, str(client_time)]))
+
+    def _shown(self, outputs: list[Any]) -> list[Any]:
+        for o in outputs:
+            if isinstance(o, str) and (m := TRIAL.search(o)):
+                self.trial = m.group(1)
+        return outputs
 
     async def fetch(self, url: str) -> tuple[bytes, bool]:
         """An image's bytes and whether they came over the wire (False: revalidated, 304).
@@ -114,35 +133,19 @@ class StudyClient:
         return r.content, True
 
 
-SRC = re.compile(r'<img src="([^"]+)"')
+IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
 TRIAL = re.compile(r'data-trial="(\d+)"')
 
 
 def images_of(outputs: list[Any]) -> list[str]:
-    """The image URLs of the pair shown (the stage HTML's ``<img src>``, made absolute-path)."""
-    urls = [o["url"] for o in outputs if isinstance(o, dict) and o.get("url")]
+    """The image URLs of a page update: image components' files, or <img> tags in HTML."""
+    urls = []
     for o in outputs:
-        if isinstance(o, str):
-            urls += [u if u.startswith(("/", "http")) else "/" + u for u in SRC.findall(o)]
+        if isinstance(o, dict) and o.get("url"):
+            urls.append(o["url"])
+        elif isinstance(o, str):
+            urls += [html.unescape(u) for u in IMG_SRC.findall(o)]
     return urls
-
-
-def trial_of(outputs: list[Any]) -> str:
-    """The assignment the page shows: a vote names it (study/ui.py)."""
-    for o in outputs:
-        if isinstance(o, str) and (m := TRIAL.search(o)):
-            return m.group(1)
-    return ""
-
-
-def start_args(study_id: int) -> list[Any]:
-    """``study_start``: study, consent, age, vision, display, the page's link JSON."""
-    return [str(study_id), True, "", "", "", ""]
-
-
-def vote_args(outputs: list[Any], client_time: str) -> list[Any]:
-    """``study_vote_*``: the pair shown, the client clock (or the page's JSON)."""
-    return [trial_of(outputs), client_time]
 
 
 def progress_of(outputs: list[Any]) -> tuple[int, int] | None:
@@ -169,7 +172,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
     log = RaterLog()
     await asyncio.sleep(rng.uniform(0, think))  # raters arrive spread out, not all at once
     try:
-        out = await client.call("study_start", start_args(study_id))
+        out = await client.start(study_id)
     except (CallError, httpx.HTTPError) as e:
         log.errors.append(f"start: {e}")
         return log
@@ -193,7 +196,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         t0 = time.perf_counter()
         log.attempted += 1
         try:
-            out = await client.call(f"study_vote_{choice}", vote_args(out, str(int(time.time() * 1000))))
+            out = await client.vote(choice, int(time.time() * 1000))
         except (CallError, httpx.HTTPError) as e:
             log.errors.append(f"vote: {e!r}")
             break

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +29,14 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Assignment, Condition, Database, Pair, Rater, Stimulus, Study, Vote
 from db.models import CHOICES, TASKS
-from study.errors import DuplicateVoteError, NotFoundError, StudyClosedError, StudyError, VoteError
+from study.errors import (
+    DuplicateVoteError,
+    NotFoundError,
+    StudyClosedError,
+    StudyError,
+    StudyStorageError,
+    VoteError,
+)
 from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
@@ -189,6 +197,7 @@ class StudyService:
     def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20,
                  refit_in_background: bool = False) -> None:
         self.db = db
+        db.storage_error = StudyStorageError  # storage faults reach the tabs as a StudyError
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._refit_every = refit_every
@@ -196,6 +205,7 @@ class StudyService:
         self._model_lock = threading.Lock()
         self._refit_in_background = refit_in_background
         self._refitting: set[int] = set()
+        self._counted: dict[int, float] = {}  # study → when its votes were last counted
         self._token_cache: dict[str, tuple[int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
@@ -287,8 +297,15 @@ class StudyService:
         """Current per-stimulus BT scores for active scheduling, refitted every few votes.
 
         With ``refit_in_background`` (the app) a stale model starts a refit in a thread and
-        the request goes on with the last scores: no rater's vote waits for a fit.
+        the request goes on with the last scores: no rater's vote waits for a fit; and the
+        votes are counted at most once a second, not on every request.
         """
+        if self._refit_in_background:
+            with self._model_lock:
+                cached = self._model.get(study_id)
+                if cached is not None and time.monotonic() - self._counted.get(study_id, 0.0) < 1.0:
+                    return cached[1]
+                self._counted[study_id] = time.monotonic()
         with self.db.read() as s:
             n_votes = s.scalar(select(func.count(Vote.id)).where(Vote.study_id == study_id)) or 0
         with self._model_lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,12 +32,15 @@ from scipy.stats import spearmanr
 from db import Database
 from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
 from study.auth import AdminAuth, attach, routes, session_cookie
+from study.backup import restore_at_start, sqlite_file, start_backup
 from study.config import StudyConfig
 from study.errors import DuplicateVoteError, StudyClosedError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
 from study.importer import StudyOptions, import_manifest, import_upload
 from study.plots import leaderboard, scatter
 from study.service import PLATFORM_KEYS, PairView, StudyInfo, StudyService, Viewing
+
+log = logging.getLogger("misc.study")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 HEAD_JS = "<style>\n" + (ASSETS / "study.css").read_text(encoding="utf-8") + "\n</style>\n<script>\n" + \
@@ -65,6 +69,24 @@ VISION = ["", "normal", "corrected to normal", "other"]
 DISPLAY = ["", "phone", "tablet", "laptop", "desktop monitor"]
 
 
+def check_storage(service: StudyService) -> str | None:
+    """At start: can the database take a vote? One clear log line either way."""
+    problem = service.db.check_writable()
+    where = service.db.engine.url.render_as_string(hide_password=True)
+    if problem:
+        log.error("study database %s is NOT writable: %s", where, problem)
+    else:
+        log.info("study database %s is writable", where)
+    return problem
+
+
+def storage_banner(service: StudyService) -> None:
+    """A warning at the top of a tab while the database cannot be written."""
+    problem = service.db.check_writable()
+    gr.Markdown(f"⚠️ **Votes cannot be saved at the moment.** {problem}" if problem else "",
+                visible=bool(problem), elem_id="study-storage-warning")
+
+
 def serve_stimuli(config: StudyConfig) -> None:
     """Let Gradio serve the prepared stimulus files as they are (static paths).
 
@@ -74,7 +96,7 @@ def serve_stimuli(config: StudyConfig) -> None:
     """
     folder = Path(config.stimuli_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    if "://" not in config.db_url and Path(config.db_url).resolve().is_relative_to(folder):
+    if (db_file := sqlite_file(config.db_url)) is not None and db_file.is_relative_to(folder):
         raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
     gr.set_static_paths([folder])
 
@@ -148,8 +170,12 @@ def _parse_link(text: str | None) -> tuple[dict[str, str], dict[str, str]]:
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
-    service = service or StudyService(Database(config.db_url), refit_in_background=True)
+    if service is None:
+        restore_at_start(config)  # an empty database on a fresh Space: the last snapshot, if any
+        service = StudyService(Database(config.db_url), refit_in_background=True)
+        start_backup(config, service.db)
     serve_stimuli(config)
+    check_storage(service)
     auth = AdminAuth(config.admin_password)
     root = gr.context.Context.root_block
     if root is not None:
@@ -162,6 +188,7 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
 # ---- rater tab ---------------------------------------------------------------------------
 def _study_tab(service: StudyService) -> None:
     with gr.Tab("Study", id="study"):
+        storage_banner(service)
         token = gr.State("")
         shown = gr.State((0, 0.0))  # (assignment id, server time it was sent)
         platform = gr.State({})
@@ -317,6 +344,8 @@ def _study_tab(service: StudyService) -> None:
                     return show(tok, info, service.next_pair(tok), note)
                 except StudyClosedError as e:
                     return closed(str(e))
+                except StudyError as e:  # e.g. the database cannot be written: say so, keep the page
+                    return screen(message=f"⚠️ {e}")
             return handler
 
         stamp = "(tok, sent, aid, c) => [tok, sent, window.__miscStudy.trial(aid), window.__miscStudy.client()]"
@@ -337,6 +366,7 @@ LOGOUT_JS = "async () => { await window.__miscStudy.logout(); return ''; }"
 
 def _admin_tab(service: StudyService, config: StudyConfig, auth: AdminAuth) -> None:
     with gr.Tab("Admin", id="admin"):
+        storage_banner(service)
         if not auth.enabled:
             gr.Markdown("### Admin is disabled\nSet the environment variable `MISC_ADMIN_PASSWORD` and restart "
                         "the app to create and watch studies.", elem_id="admin-disabled")

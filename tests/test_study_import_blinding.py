@@ -16,11 +16,10 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
-
-from bench.study_load import StudyClient, images_of, png_chunks, start_args, vote_args
 from study_helpers import make_config, write_images_manifest
 from study_http import serve_study
 
+from bench.study_load import StudyClient, images_of, png_chunks
 from db import Database
 from study.importer import StudyOptions, import_manifest, stimulus_png
 from study.service import StudyService
@@ -92,13 +91,13 @@ async def _session(url: str, sid: int, votes: int) -> list[tuple[str, bytes]]:
     served = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         client = StudyClient(http)
-        out = await client.call("study_start", start_args(sid))
+        out = await client.start(sid)
         for k in range(votes):
             urls = images_of(out)
             if not urls:
                 break
             served += [(u, (await client.fetch(u))[0]) for u in urls]
-            out = await client.call(f"study_vote_{('left', 'right', 'tie')[k % 3]}", vote_args(out, "1700000000000"))
+            out = await client.vote(('left', 'right', 'tie')[k % 3], 1700000000000)
     return served
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-
-from bench.study_load import StudyClient, images_of, start_args, vote_args
 from study_helpers import open_study
 from study_http import serve_study
 
+from bench.study_load import StudyClient, images_of
 from db import Vote
 from study.errors import VoteError
 from study.service import parse_client_time
@@ -36,9 +35,9 @@ def test_parse_client_time_reads_epoch_text_and_iso() -> None:
 async def _votes(url: str, sid: int) -> list[list]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         client = StudyClient(http)
-        outs = [await client.call("study_start", start_args(sid))]
+        outs = [await client.start(sid)]
         for value in [*BAD, "1700000000000"]:
-            outs.append(await client.call("study_vote_left", vote_args(outs[-1], value)))
+            outs.append(await client.vote("left", value))
         return outs
 
 

@@ -14,11 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from study_helpers import count_votes, open_study
 
-from study_helpers import open_study
-
-from db import Database, Vote
 from study.errors import ManifestError
 from study.importer import import_manifest
 from study.manifest import load_manifest
@@ -42,20 +39,11 @@ def _outside_open_close(db_file: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(db_file)], check=True, timeout=60)
 
 
-def _outside_count(db_file: Path) -> int:
+def _outsidecount_votes(db_file: Path) -> int:
     """Votes another process sees while the app still runs (what survives a kill -9 now)."""
     code = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from vote').fetchone()[0])"
     out = subprocess.run([sys.executable, "-c", code, str(db_file)], check=True, timeout=60, capture_output=True)
     return int(out.stdout)
-
-
-def _count(db_url: str) -> int:
-    db = Database(db_url, create=False)
-    try:
-        with db.read() as s:
-            return s.scalar(select(func.count(Vote.id))) or 0
-    finally:
-        db.dispose()
 
 
 def _manifest_naming(tmp_path: Path, target: Path) -> Path:
@@ -88,9 +76,9 @@ def test_manifest_path_never_opens_the_database_and_no_vote_is_lost(tmp_path: Pa
         import_manifest(service.db, target, config, name="evil")
     _outside_open_close(db_file)
     acknowledged += _vote(service, sid, 3)  # the app keeps taking votes after the attempt
-    assert _outside_count(db_file) == acknowledged == 6
+    assert _outsidecount_votes(db_file) == acknowledged == 6
     service.db.dispose()
-    assert _count(config.db_url) == acknowledged == 6
+    assert count_votes(config.db_url) == acknowledged == 6
     assert "must end in" in str(refused.value) or "database's own files" in str(refused.value)
 
 
