@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -64,7 +64,7 @@ class PairView:
     right_path: str
     source_id: str
     original_path: str | None = None  # fidelity task: the source shown between the two
-    shown_count: int = 1  # 1 on first show, more after reloads
+    shown_count: int = field(default=1, compare=False)  # 1 on first show, more after reloads
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,8 @@ def _start(page, url: str) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
     page.goto(url)
     expect(page.locator("#study-start")).to_be_visible(timeout=T)
+    if "study=" in url:  # wait until the page has read its link (the load event re-renders the form)
+        expect(page.locator("#study-title")).not_to_contain_text("Image study", timeout=T)
     page.locator("#study-consent-box input[type=checkbox]").check()
     page.locator("#study-start").click()
     expect(page.locator("#study-progress")).to_contain_text("Pair 1 of", timeout=T)
@@ -243,6 +245,7 @@ def test_prolific_link_lands_on_the_study_and_ends_with_the_code(app, chromium) 
     ctx = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     page.goto(link)
+    expect(page.locator("#study-title")).to_contain_text("browser study", timeout=T)  # the link was read
     page.locator("#study-consent-box input[type=checkbox]").check(timeout=T)
     page.locator("#study-start").click()
     expect(page.locator("#study-code")).to_have_text("C0DE-42", timeout=T)
@@ -312,10 +315,10 @@ def test_admin_password_never_reaches_storage_api_info_or_exports(app, chromium,
     page.wait_for_timeout(1200)  # the back-off after one failure is 1 s
     field.fill(PASSWORD)
     page.locator("#admin-login").click()
-    expect(page.locator("#admin-status")).to_contain_text("browser study", timeout=T)
-    expect(field).to_have_value("")
-    page.locator("#admin-study input").click()
-    page.get_by_role("option", name=f"{sid}: browser study").click()
+    expect(page.locator("#admin-status")).to_contain_text("is open", timeout=T)  # the latest study
+    expect(page.locator("#admin-login-box")).to_be_hidden()  # logged in: the password field is gone
+    page.locator("#admin-study input").fill(str(sid))
+    page.locator("#admin-study input").press("Enter")
     page.locator("#admin-refresh").click()
     expect(page.locator("#admin-status")).to_contain_text("?study=jpeg-q", timeout=T)
     page.locator("#admin-analyse").click()
@@ -342,8 +345,10 @@ def test_admin_password_never_reaches_storage_api_info_or_exports(app, chromium,
     page.reload()  # the admin session survives a reload (cookie), without typing again
     page.get_by_role("tab", name="Admin").click()
     expect(page.locator("#admin-panel")).to_be_visible(timeout=T)
+    page.locator("#admin-study input").fill(str(sid))
+    page.locator("#admin-study input").press("Enter")
     page.locator("#admin-close").click()
-    expect(page.locator("#admin-status")).to_contain_text("closed", timeout=T)
+    expect(page.locator("#admin-status")).to_contain_text("browser study (quality) is closed", timeout=T)
 
     # The rater's next answer: the study says it is closed, in plain words, no error badge.
     rater.locator("#study-btn-a").click()
