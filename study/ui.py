@@ -219,8 +219,10 @@ def _study_tab(service: StudyService) -> None:
         stamp = "(tok, aid, t0, ct) => [tok, aid, t0, String(Date.now())]"
         inputs = [token, assignment, shown_at, client_time]
         for btn, choice in ((btn_a, "left"), (btn_t, "tie"), (btn_b, "right")):
+            # queue=False: a vote is one short POST answered at once (no queue, no event stream);
+            # measured with bench.study_load (docs/STUDY.md).
             btn.click(vote(choice), inputs, outputs, js=stamp, api_name=f"study_vote_{choice}",
-                      concurrency_limit=None, show_progress="minimal")
+                      queue=False, show_progress="minimal")
 
 
 # ---- admin tab ---------------------------------------------------------------------------
