@@ -103,14 +103,25 @@ class StudyClient:
     async def vote(self, choice: str, client_time: object) -> list[Any]:
         """A / same / B (``left`` / ``tie`` / ``right``) on the pair shown, with the page's clock.
 
-        A vote names the pair the page shows (its ``data-trial``), as the page does."""
-        return self._shown(await self.call(f"study_vote_{choice}", [self.trial, str(client_time)]))
+        A vote names the pair the page shows (its ``data-trial``), as the page does. The vote
+        events do not queue: one POST to ``/gradio_api/run/<api_name>``, as the page sends it,
+        answered with the next pair.
+        """
+        return self._shown(await self.run(f"study_vote_{choice}",
+                                          [None, None, self.trial, str(client_time)]))  # states: null
 
     def _shown(self, outputs: list[Any]) -> list[Any]:
         for o in outputs:
             if isinstance(o, str) and (m := TRIAL.search(o)):
                 self.trial = m.group(1)
         return outputs
+
+    async def run(self, api_name: str, data: list[Any]) -> list[Any]:
+        """An event that does not queue (``queue=False``): one POST, the outputs in its answer."""
+        r = await self.http.post(f"/gradio_api/run/{api_name}", json={"data": data, "session_hash": self.session})
+        if r.status_code != 200:
+            raise CallError(f"{api_name}: HTTP {r.status_code}: {r.text[:200]}")
+        return r.json()["data"]
 
     async def fetch(self, url: str) -> tuple[bytes, bool]:
         """An image's bytes and whether they came over the wire (False: revalidated, 304).
@@ -168,7 +179,7 @@ class RaterLog:
 
 
 async def rater(client: StudyClient, study_id: int, votes: int, think: float, deadline: float,
-                rng: random.Random) -> RaterLog:
+                rng: random.Random, images: bool = True) -> RaterLog:
     log = RaterLog()
     await asyncio.sleep(rng.uniform(0, think))  # raters arrive spread out, not all at once
     try:
@@ -180,7 +191,7 @@ async def rater(client: StudyClient, study_id: int, votes: int, think: float, de
         urls, shown = images_of(out), progress_of(out)
         if len(urls) != 2 or time.monotonic() > deadline:
             break
-        for url in urls:
+        for url in urls if images else []:
             t0 = time.perf_counter()
             try:
                 _, transferred = await client.fetch(url)
@@ -236,6 +247,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     t_end = time.monotonic() + timeout
     while time.monotonic() < t_end:
@@ -251,11 +268,11 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 async def drive(url: str, study_id: int, raters: int, votes: int, think: float, max_seconds: float,
-                seed: int) -> list[RaterLog]:
+                seed: int, images: bool = True) -> list[RaterLog]:
     deadline = time.monotonic() + max_seconds
     limits = httpx.Limits(max_connections=4 * raters, max_keepalive_connections=2 * raters)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        tasks = [rater(StudyClient(http), study_id, votes, think, deadline, random.Random(seed * 100_003 + i))
+        tasks = [rater(StudyClient(http), study_id, votes, think, deadline, random.Random(seed * 100_003 + i), images)
                  for i in range(raters)]
         return await asyncio.wait_for(asyncio.gather(*tasks), timeout=max_seconds + 120)
 
@@ -276,7 +293,7 @@ def stored_votes_per_rater(db_url: str, study_id: int) -> list[int]:
 
 
 def run(workdir: Path, raters: int = 100, votes: int = 10, think: float = 2.0, max_seconds: float = 180,
-        sources: int = 6, codecs: int = 6, size: int = 512, seed: int = 0) -> dict[str, Any]:
+        sources: int = 6, codecs: int = 6, size: int = 512, seed: int = 0, images: bool = True) -> dict[str, Any]:
     from db import Database
     from study.config import StudyConfig
     from study.importer import StudyOptions, import_manifest
@@ -301,8 +318,9 @@ def run(workdir: Path, raters: int = 100, votes: int = 10, think: float = 2.0, m
             url = f"http://127.0.0.1:{port}/"
             wait_ready(url, proc)
             t0 = time.perf_counter()
-            logs = asyncio.run(drive(url, study_id, raters, votes, think, max_seconds, seed))
+            logs = asyncio.run(drive(url, study_id, raters, votes, think, max_seconds, seed, images))
             wall = time.perf_counter() - t0
+            server_cpu = process_cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             try:
@@ -321,8 +339,12 @@ def run(workdir: Path, raters: int = 100, votes: int = 10, think: float = 2.0, m
     image_ms = [v for lg in logs for v in lg.image_ms]
     errors = [e for lg in logs for e in lg.errors]
     return {
-        "raters": raters, "votes_per_rater": votes, "think_s": think, "image_px": size,
+        "raters": raters, "votes_per_rater": votes, "think_s": think, "image_px": size if images else None,
         "wall_s": round(wall, 1),
+        # CPU the app spent per acknowledged vote (start-up included): what the load costs the
+        # server whatever else the machine runs; latency below depends on the CPU it was given.
+        "server_cpu_ms_per_vote": round(1000 * server_cpu / max(1, sum(a for a, _ in sent)), 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "votes_sent": sum(t for _, t in sent), "votes_acknowledged": sum(a for a, _ in sent),
         "votes_stored": sum(stored),
         "votes_lost": lost, "votes_doubled": doubled,
@@ -344,9 +366,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-seconds", type=float, default=180, help="stop issuing votes after this long")
     ap.add_argument("--size", type=int, default=512, help="stimulus width and height in pixels")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-images", action="store_true",
+                    help="do not fetch the images (the vote path alone, as with images cached or on a CDN)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="study_load_") as d:
-        result = run(Path(d), args.raters, args.votes, args.think, args.max_seconds, size=args.size, seed=args.seed)
+        result = run(Path(d), args.raters, args.votes, args.think, args.max_seconds, size=args.size, seed=args.seed,
+                     images=not args.no_images)
     print(json.dumps(result))
 
 

@@ -27,15 +27,6 @@ def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: flo
     return b1 * (0.5 - 1.0 / (1.0 + np.exp(z))) + b4 * x + b5
 
 
-def logistic5_jac(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
-    """∂ logistic5 / ∂ (b1..b5), one row per point (analytic: LM needs no finite differences)."""
-    raw = b2 * (x - b3)
-    z = np.minimum(np.maximum(raw, -50.0), 50.0)
-    q = 1.0 / (1.0 + np.exp(z))
-    dz = b1 * q * (1.0 - q) * (np.abs(raw) < 50.0)
-    return np.stack([0.5 - q, dz * (x - b3), -dz * b2, x, np.ones_like(x)], axis=1)
-
-
 @dataclass
 class LogisticFit:
     params: tuple[float, ...]
@@ -66,7 +57,7 @@ def fit_logistic5(x: np.ndarray, y: np.ndarray, p0: tuple[float, ...] | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            params, _ = curve_fit(logistic5, x, y, p0=list(p0), jac=logistic5_jac, maxfev=2000)
+            params, _ = curve_fit(logistic5, x, y, p0=list(p0), maxfev=2000)
         if np.all(np.isfinite(params)) and np.all(np.isfinite(logistic5(x, *params))):
             return LogisticFit(tuple(float(p) for p in params), "logistic5")
     except (RuntimeError, ValueError, TypeError):

@@ -350,8 +350,10 @@ def _study_tab(service: StudyService) -> None:
 
         stamp = "(tok, sent, aid, c) => [tok, sent, window.__miscStudy.trial(aid), window.__miscStudy.client()]"
         for btn, choice in ((btn_a, "left"), (btn_t, "tie"), (btn_b, "right")):
+            # queue=False: a vote is one short POST answered at once (no queue, no event stream);
+            # measured with bench.study_load (docs/STUDY.md).
             btn.click(vote(choice), [token, shown, trial, client], outputs, js=stamp, api_name=f"study_vote_{choice}",
-                      concurrency_limit=None, show_progress="minimal", api_visibility="undocumented").then(
+                      queue=False, show_progress="minimal", api_visibility="undocumented").then(
                 None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
 
