@@ -27,7 +27,7 @@ from demo import zerogpu
 from demo.backends import Backends
 from demo.ui import build_demo_tab
 from study.config import StudyConfig
-from study.ui import HEAD_JS, build_study_tabs
+from study.ui import build_study_tabs, launch_options
 
 MAX_FILE_SIZE = "20mb"  # uploads (images, .misc files, study archives); pixels are capped in demo/session.py
 TITLE = "MISC: semantic image compression"
@@ -47,7 +47,7 @@ def launch_kwargs(host: str | None = None, port: int | None = None) -> dict:
     return {
         "server_name": host or os.environ.get("GRADIO_SERVER_NAME") or default_host,
         "server_port": int(port or os.environ.get("GRADIO_SERVER_PORT") or 7860),
-        "head": HEAD_JS,
+        **launch_options(),  # the study page script, admin login routes, no run history
         "max_file_size": MAX_FILE_SIZE,
     }
 

@@ -6,7 +6,7 @@ studies). The schema is owned by Alembic (``db/migrations``); ``init_db`` upgrad
 database to the latest revision.
 """
 
-from db.engine import Database, init_db, make_engine
+from db.engine import Database, StorageError, init_db, make_engine
 from db.models import (
     Assignment,
     Base,
@@ -26,6 +26,7 @@ __all__ = [
     "Pair",
     "Rater",
     "Stimulus",
+    "StorageError",
     "Study",
     "Vote",
     "init_db",

@@ -16,12 +16,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(Exception):
+    """The database itself failed (full disk, read-only file, I/O error), not the request.
+
+    The message is in plain words for the person who sees it; nothing of the failed
+    transaction was stored.
+    """
+
+
+# SQLite's wording of storage faults → what a rater or the admin is told.
+STORAGE_FAULTS = (
+    ("full", "the study's storage is full"),
+    ("readonly", "the study's database is read-only"),
+    ("read-only", "the study's database is read-only"),
+    ("disk i/o error", "the study's database could not be read or written (disk I/O error)"),
+    ("unable to open database", "the study's database file cannot be opened"),
+    ("database is locked", "the study's database stayed busy too long"),
+)
+
+
+def storage_fault(error: BaseException) -> str | None:
+    """A plain description if ``error`` is a storage fault of the database, else None."""
+    if not isinstance(error, OperationalError):
+        return None
+    text_ = str(error.orig if error.orig is not None else error).lower()
+    return next((plain for key, plain in STORAGE_FAULTS if key in text_), None)
 
 
 def _is_sqlite(url: str) -> bool:
@@ -84,6 +112,8 @@ class Database:
 
     def __init__(self, url: str, create: bool = True, echo: bool = False) -> None:
         self.url = url
+        # What read()/write() raise on a storage fault; the study sets its own subclass.
+        self.storage_error: type[StorageError] = StorageError
         self.engine = make_engine(url, echo=echo)
         self.is_sqlite = self.engine.url.get_backend_name() == "sqlite"
         if create:
@@ -92,16 +122,53 @@ class Database:
         writer = self.engine.execution_options(sqlite_immediate=True) if self.is_sqlite else self.engine
         self._write = sessionmaker(writer, expire_on_commit=False)
 
+    def files(self) -> list[Path]:
+        """The SQLite database file and its journal / WAL / shared-memory companions.
+
+        No code path may open these other than through the engine: opening and closing
+        one in this process drops SQLite's POSIX locks, and the next outside open/close
+        can then delete the live WAL (acknowledged votes lost). Empty for other backends.
+        """
+        name = self.engine.url.database if self.is_sqlite else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return []
+        path = Path(name).resolve()
+        return [path] + [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+
+    @contextmanager
+    def _faults(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as e:
+            plain = storage_fault(e)
+            if plain is None:
+                raise
+            raise self.storage_error(f"{plain[0].upper()}{plain[1:]}, so nothing could be saved. "
+                                     "Please tell the study's organiser.") from e
+
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session, session.begin():
+        with self._faults(), self._read() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction that holds the write lock from its start (SQLite)."""
-        with self._write() as session, session.begin():
+        with self._faults(), self._write() as session, session.begin():
             yield session
+
+    def check_writable(self) -> str | None:
+        """None if a transaction can be written and committed; else what is wrong, in words.
+
+        Rewrites Alembic's version row with its own value and commits: a read-only file,
+        a full disk or an I/O fault shows up here, at start, rather than on a rater's vote.
+        """
+        try:
+            with self.write() as s:
+                s.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        except StorageError as e:
+            return str(e)
+        return None
 
     def dispose(self) -> None:
         self.engine.dispose()

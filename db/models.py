@@ -42,6 +42,12 @@ NAMING = {
 }
 
 STUDY_STATUSES = ("draft", "open", "closed")
+# fidelity: the original is shown between the two candidates ("which is closer to the original?");
+# quality: no original ("which looks better?"). MISC's two axes, consistency and perception.
+TASKS = ("quality", "fidelity")
+# test: two reconstructions under study; golden: the original against a badly degraded copy
+# (the original must win); trap: one image against an identical copy ("same" expected).
+PAIR_KINDS = ("test", "golden", "trap")
 STIMULUS_ROLES = ("test", "reference", "degraded")
 CHOICES = ("left", "right", "tie")
 SCHEDULERS = ("balanced", "active")
@@ -58,6 +64,7 @@ class Base(DeclarativeBase):
 class Study(Base):
     __tablename__ = "study"
     __table_args__ = (
+        Index("uq_study_slug", "slug", unique=True),
         CheckConstraint("status IN ('draft','open','closed')", name="status"),
         CheckConstraint("scheduler IN ('balanced','active')", name="scheduler"),
         CheckConstraint("pairs_per_session > 0", name="pairs_per_session"),
@@ -78,6 +85,11 @@ class Study(Base):
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     source: Mapped[str] = mapped_column(Text, default="")  # where the stimuli came from
+    # Since revision 0002: the study link (?study=<slug>), the task, and the end of a session.
+    slug: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task: Mapped[str] = mapped_column(String(10), default="quality", server_default="quality")
+    completion_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    redirect_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     conditions: Mapped[list[Condition]] = relationship(back_populates="study", cascade="all, delete-orphan")
     stimuli: Mapped[list[Stimulus]] = relationship(back_populates="study", cascade="all, delete-orphan")
@@ -153,6 +165,9 @@ class Pair(Base):
     is_golden: Mapped[bool] = mapped_column(Boolean, default=False)
     # For golden pairs: the stimulus every attentive rater prefers.
     golden_better_id: Mapped[int | None] = mapped_column(ForeignKey("stimulus.id"), nullable=True)
+    # test | golden | trap (revision 0002). Golden and trap pairs are both ``is_golden`` (check
+    # pairs, never scaled); a trap has no better side: its right answer is "same".
+    kind: Mapped[str] = mapped_column(String(10), default="test", server_default="test")
 
     study: Mapped[Study] = relationship(back_populates="pairs")
     stimulus_a: Mapped[Stimulus] = relationship(foreign_keys=[stimulus_a_id])
@@ -163,6 +178,8 @@ class Rater(Base):
     """An anonymous rater: a random public token, consent time, optional self-report."""
 
     __tablename__ = "rater"
+    # One platform id (Prolific PROLIFIC_PID, MTurk workerId) holds one session per study.
+    __table_args__ = (Index("uq_rater_study_platform", "study_id", "platform_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
@@ -170,6 +187,9 @@ class Rater(Base):
     consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)  # set by the admin
+    # Crowdsourcing (revision 0002): the platform's participant id and the link's parameters.
+    platform_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    platform: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="raters")
@@ -195,6 +215,8 @@ class Assignment(Base):
     left_stimulus_id: Mapped[int] = mapped_column(ForeignKey("stimulus.id"))
     right_stimulus_id: Mapped[int] = mapped_column(ForeignKey("stimulus.id"))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # How often the pair was sent to the page (1 + reloads / reopenings before the answer).
+    shown_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     rater: Mapped[Rater] = relationship()
     pair: Mapped[Pair] = relationship()
@@ -223,3 +245,9 @@ class Vote(Base):
     response_ms: Mapped[int] = mapped_column(Integer)
     client_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     server_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Viewing conditions the page reported with the answer (revision 0002; absent from API clients).
+    viewport_w: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    viewport_h: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    device_pixel_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    view_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # time on the pair, page clock
+    view_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)  # side | toggle

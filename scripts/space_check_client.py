@@ -5,9 +5,12 @@
 1. encode an example photograph (endpoint /encode), decode the file (endpoint /decode) with
    the Real-ESRGAN restoration decoder, and score the result with LPIPS-alex, DISTS and NIQE
    (metrics fetch their parameters on first use);
-2. create a tiny study from a manifest through the Admin API (/admin_create_from_path,
-   /admin_open), start a rating session (/study_start) and cast one vote
-   (/study_vote_left); the Admin's progress (/admin_refresh) must then count one vote.
+2. log in as admin (POST /study-admin/login: the password goes to that route only, and the
+   session cookie rides along with the API calls), create a tiny study from a manifest
+   through the Admin API (/admin_create_from_path, /admin_open), start a rating session
+   (/study_start) and cast one vote on the pair it showed (/study_vote_left); the Admin's
+   progress (/admin_refresh) must then count one vote, and the API info must not hold
+   the password.
 Prints one line per step with its time; exits non-zero on the first failure.
 """
 
@@ -75,25 +78,39 @@ def round_trip(client, work: Path) -> None:  # noqa: ANN001
     )
 
 
-def study_vote(client, password: str, work: Path) -> None:  # noqa: ANN001
+def study_vote(url: str, password: str, work: Path) -> None:
+    import httpx
+    from gradio_client import Client
+
+    from study.auth import COOKIE, LOGIN_PATH
     from tests.study_helpers import write_images_manifest
 
     manifest = write_images_manifest(work / "bench", sources=2, codecs=2, size=32)
     t0 = time.monotonic()
-    _, status = client.predict(password, "space check", "balanced", 4, 0, str(manifest),
+    r = httpx.post(url.rstrip("/") + LOGIN_PATH, data={"password": password}, timeout=60)
+    if r.status_code != 200 or COOKIE not in r.cookies:
+        raise SystemExit(f"admin login: HTTP {r.status_code} {r.text[:200]}")
+    client = Client(url, verbose=False, headers={"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"})
+    _, status = client.predict("space check", "balanced", 4, 0, str(manifest), "quality", False,
                                api_name="/admin_create_from_path")  # fmt: skip
     found = re.search(r"Created study (\d+)", str(status))
     if not found:
         raise SystemExit(f"admin_create_from_path: {status!r}")
     sid = found.group(1)
-    client.predict(password, sid, api_name="/admin_open")
-    client.predict(sid, True, "", "", "", api_name="/study_start")
-    client.predict("", api_name="/study_vote_left")
-    _, progress = client.predict(password, sid, api_name="/admin_refresh")
+    client.predict(sid, api_name="/admin_open")
+    started = client.predict(sid, True, "", "", "", "", {}, api_name="/study_start")
+    trial = started[1]  # the pair the session was shown (outputs without the states: store, trial, ...)
+    if not str(trial).isdigit():
+        raise SystemExit(f"study_start showed no pair: {started!r}")
+    client.predict(trial, "", api_name="/study_vote_left")
+    _, progress = client.predict(sid, api_name="/admin_refresh")
     votes = re.search(r"votes (\d+)", str(progress))
     if not votes or int(votes.group(1)) != 1:
         raise SystemExit(f"after one vote the Admin says: {progress!r}")
-    say(f"study: created study {sid} from a manifest, opened it, one session, one vote counted "
+    info = httpx.get(url.rstrip("/") + "/gradio_api/info", params={"all_endpoints": "true"}, timeout=60).text
+    if password in info:
+        raise SystemExit("the admin password appears in the API info")
+    say(f"study: logged in, created study {sid} from a manifest, opened it, one session, one vote counted "
         f"({time.monotonic() - t0:.1f} s): {progress}")  # fmt: skip
 
 
@@ -108,7 +125,7 @@ def main() -> int:
 
     client = Client(args.url, verbose=False)
     round_trip(client, args.work)
-    study_vote(Client(args.url, verbose=False), args.password, args.work)
+    study_vote(args.url, args.password, args.work)
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 import gradio as gr
 
 from study.config import StudyConfig
-from study.ui import HEAD_JS, build_study_tabs
+from study.ui import build_study_tabs, launch_options
 
 
 def build(config: StudyConfig | None = None) -> gr.Blocks:
@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7861)
     args = ap.parse_args()
-    build().launch(server_name=args.host, server_port=args.port, head=HEAD_JS)
+    build().launch(server_name=args.host, server_port=args.port, **launch_options())
 
 
 if __name__ == "__main__":

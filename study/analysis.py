@@ -21,6 +21,9 @@ FD-VGG16, CLIP ...) and with the per-condition mean of each per-image metric.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,7 @@ from study.screening import RaterScreen, ScreeningConfig, screen
 from study.service import StudyService, VoteRecord
 
 MODELS = ("bt-davidson", "thurstone-v")
+TARGET_JOD = 0.5  # the leaderboard says how many more votes bring a condition's 95% CI to ±this
 OUTCOME = {"left": 1.0, "right": 0.0, "tie": 0.5}
 
 
@@ -101,7 +105,11 @@ def _scale(records: list[VoteRecord], key_of: dict[int, str], model: str, sample
 
 
 def analyze(service: StudyService, study_id: int, exclude_flagged: bool = True, bootstrap_samples: int = 200,
-            correlation_samples: int = 300, seed: int = 0, screening: ScreeningConfig | None = None) -> Analysis:
+            correlation_samples: int = 300, seed: int = 0, screening: ScreeningConfig | None = None,
+            progress: Callable[[float, str], None] | None = None) -> Analysis:
+    """The whole analysis of a study's stored votes; ``progress(fraction, stage)`` is told as it goes."""
+    step = progress or (lambda _f, _m: None)
+    step(0.0, "reading votes")
     notes: list[str] = []
     stimuli = service.stimuli(study_id)
     stim_key = {st.id: st.key for st, _ in stimuli}
@@ -134,7 +142,8 @@ def analyze(service: StudyService, study_id: int, exclude_flagged: bool = True, 
 
     scores: list[ScoreRow] = []
     tie_param = None
-    for model in MODELS:
+    for k, model in enumerate(MODELS):
+        step(0.15 + 0.35 * k, f"scores and bootstrap ({model})")
         rows, nu = _scale(used, stim_key, model, bootstrap_samples, seed, "stimulus", source_of, cond_of)
         scores += rows
         crows, cnu = _scale(used, cond_label, model, bootstrap_samples, seed, "condition", {}, {})
@@ -142,6 +151,7 @@ def analyze(service: StudyService, study_id: int, exclude_flagged: bool = True, 
         if model == "bt-davidson":
             tie_param = cnu
 
+    step(0.85, "correlations")
     correlations: list[Correlation] = []
     points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, list[str]]] = {}
     metrics_of = {st.key: st.metrics for st, _ in stimuli if st.role == "test"}
@@ -192,5 +202,99 @@ def analyze(service: StudyService, study_id: int, exclude_flagged: bool = True, 
     if len(cond_scores) < 3:
         notes.append("fewer than 3 scored conditions: no per-condition correlation")
 
+    step(1.0, "done")
     return Analysis(study_id, len(used), len({r.rater for r in used}), sorted(excluded), screens, scores,
                     correlations, tie_param, notes, points)
+
+
+def more_votes_for(row: ScoreRow, target: float = TARGET_JOD) -> int | None:
+    """Votes beyond ``row.comparisons`` that would shrink its 95% CI to ±``target``.
+
+    A CI's half width falls as 1/√n with n comparisons, so n·(half / target)² are needed;
+    an estimate from the current width (None while there is no interval).
+    """
+    half = (row.ci_high - row.ci_low) / 2
+    if not (math.isfinite(half) and half > 0 and row.comparisons > 0):
+        return None
+    return max(0, math.ceil(row.comparisons * (half / target) ** 2 - row.comparisons))
+
+
+LEADERBOARD_HEADERS = ["rank", "condition", "BT score", "CI low", "CI high", "comparisons", "Thurstone (JOD)",
+                       "JOD 95% CI ±", f"more votes for ±{TARGET_JOD:g} JOD"]
+
+
+def leaderboard_rows(a: Analysis) -> list[list[Any]]:
+    """The Admin tab's leaderboard: BT–Davidson ranks, Thurstone JOD, CI width, votes still needed."""
+    th = {r.item: r for r in a.leaderboard("thurstone-v")}
+    rows = []
+    for i, r in enumerate(a.leaderboard()):
+        t = th.get(r.item)
+        half = (t.ci_high - t.ci_low) / 2 if t else float("nan")
+        rows.append([i + 1, r.item, round(r.score, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.comparisons,
+                     round(t.score, 3) if t else None, round(half, 3) if math.isfinite(half) else None,
+                     more_votes_for(t) if t else None])
+    return rows
+
+
+@dataclass
+class AnalysisRun:
+    """The state of one study's analysis: the last result, and the run in progress if any."""
+
+    result: Analysis | None = None
+    votes: int = -1  # votes in the database when ``result`` was started
+    seconds: float = float("nan")
+    running: bool = False
+    fraction: float = 0.0
+    stage: str = ""
+    error: str = ""
+
+
+class AnalysisRunner:
+    """Analyses in a background thread, one at a time per study and setting.
+
+    ``ensure`` starts a run when votes arrived since the last result (or none exists) and
+    returns at once; ``state`` gives the last result immediately, with the progress of a
+    run under way, so the Admin tab never waits for the bootstrap.
+    """
+
+    def __init__(self, service: StudyService, bootstrap_samples: int = 200, seed: int = 0) -> None:
+        self.service = service
+        self.bootstrap_samples = bootstrap_samples
+        self.seed = seed
+        self._runs: dict[tuple[int, bool], AnalysisRun] = {}
+        self._lock = threading.Lock()
+
+    def state(self, study_id: int, exclude_flagged: bool = True) -> AnalysisRun:
+        with self._lock:
+            return self._runs.setdefault((study_id, exclude_flagged), AnalysisRun())
+
+    def ensure(self, study_id: int, exclude_flagged: bool = True, force: bool = False) -> AnalysisRun:
+        votes = self.service.progress(study_id).votes
+        with self._lock:
+            run = self._runs.setdefault((study_id, exclude_flagged), AnalysisRun())
+            if run.running or (not force and run.result is not None and run.votes == votes):
+                return run
+            run.running, run.fraction, run.stage, run.error = True, 0.0, "starting", ""
+        threading.Thread(target=self._work, args=(run, study_id, exclude_flagged, votes), daemon=True).start()
+        return run
+
+    def wait(self, study_id: int, exclude_flagged: bool = True, timeout: float = 600) -> AnalysisRun:
+        end = time.monotonic() + timeout
+        while (run := self.state(study_id, exclude_flagged)).running and time.monotonic() < end:
+            time.sleep(0.05)
+        return run
+
+    def _work(self, run: AnalysisRun, study_id: int, exclude_flagged: bool, votes: int) -> None:
+        def progress(fraction: float, stage: str) -> None:
+            run.fraction, run.stage = fraction, stage
+
+        t0 = time.perf_counter()
+        try:
+            result = analyze(self.service, study_id, exclude_flagged=exclude_flagged,
+                             bootstrap_samples=self.bootstrap_samples, seed=self.seed, progress=progress)
+            with self._lock:
+                run.result, run.votes, run.seconds = result, votes, time.perf_counter() - t0
+        except Exception as e:  # noqa: BLE001 - shown to the admin; the last result stays
+            run.error = f"{type(e).__name__}: {e}"
+        finally:
+            run.running = False

@@ -1,8 +1,15 @@
 """Configuration of the study platform, read from the environment once.
 
-    MISC_STUDY_DB            SQLAlchemy URL or SQLite file path   (default ./data/study.db)
+    MISC_STUDY_DIR           the study's own folder: database, stimuli, backup staging
+                             (default: /data/misc-study when a persistent volume is mounted
+                             at /data, as on a Hugging Face Space with storage; else ./data)
+    MISC_STUDY_DB            SQLAlchemy URL or SQLite file path   (default MISC_STUDY_DIR/study.db)
     MISC_ADMIN_PASSWORD      admin tab password; unset = admin disabled
-    MISC_STUDY_STIMULI_DIR   where imported/uploaded images are stored (default ./data/stimuli)
+    MISC_STUDY_STIMULI_DIR   where imported/uploaded images are stored (default MISC_STUDY_DIR/stimuli)
+    MISC_STUDY_BACKUP_REPO   a Hub dataset repo (e.g. user/misc-study-votes) that receives a
+                             consistent snapshot of the database on a schedule (study/backup.py);
+                             unset = no backup
+    MISC_STUDY_BACKUP_EVERY  minutes between snapshots (default 10)
 """
 
 from __future__ import annotations
@@ -25,12 +32,27 @@ class StudyConfig:
     # Analysis.
     bootstrap_samples: int = 200
     seed: int = 0
+    # Backup of the database to a Hub dataset repo (None: off).
+    backup_repo: str | None = None
+    backup_every_min: float = 10.0
 
     @classmethod
     def from_env(cls) -> StudyConfig:
         password = os.environ.get("MISC_ADMIN_PASSWORD") or None
+        folder = study_dir()
         return cls(
-            db_url=os.environ.get("MISC_STUDY_DB", "data/study.db"),
+            db_url=os.environ.get("MISC_STUDY_DB", str(folder / "study.db")),
             admin_password=password,
-            stimuli_dir=Path(os.environ.get("MISC_STUDY_STIMULI_DIR", "data/stimuli")),
+            stimuli_dir=Path(os.environ.get("MISC_STUDY_STIMULI_DIR", str(folder / "stimuli"))),
+            backup_repo=os.environ.get("MISC_STUDY_BACKUP_REPO") or None,
+            backup_every_min=float(os.environ.get("MISC_STUDY_BACKUP_EVERY", "10")),
         )
+
+
+def study_dir(persistent: Path = Path("/data")) -> Path:
+    """MISC_STUDY_DIR, else the persistent volume when one is mounted (it survives restarts), else ./data."""
+    if env := os.environ.get("MISC_STUDY_DIR"):
+        return Path(env)
+    if persistent.is_dir() and os.access(persistent, os.W_OK):
+        return persistent / "misc-study"
+    return Path("data")

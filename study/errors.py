@@ -6,6 +6,8 @@ of these, with a message a person can act on. The operation that raised stored n
 
 from __future__ import annotations
 
+from db import StorageError
+
 
 class StudyError(Exception):
     """Base of every error the study raises on purpose."""
@@ -37,3 +39,11 @@ class NotFoundError(StudyError, LookupError):
 
 class AuthError(StudyError, PermissionError):
     """The admin password is wrong, or admin is disabled because none is configured."""
+
+
+class StudyStorageError(StudyError, StorageError):
+    """The database failed (disk full, read-only file, I/O error): nothing was stored.
+
+    Raised by ``db.Database`` for a study service (``StudyService`` sets it); its message
+    is meant for raters and the admin as it is.
+    """

@@ -7,6 +7,13 @@
 
 Images are content-addressed in ``config.stimuli_dir``, so re-importing is harmless and a
 failed import leaves at most unreferenced copies; the database gets all rows or none.
+
+Blinding: every stimulus (test images, golden references and degraded copies alike) is
+decoded once here and re-encoded as a plain 8-bit RGB PNG with no ancillary chunk at all
+(no text, EXIF, ICC profile, time or resolution chunk): a stimulus file carries pixels
+and nothing that could name its codec or rate. It is stored as ``<sha256>.png``, an
+opaque name derived from those bytes alone, written once (atomic rename, read-only) and
+never rewritten, so the app can serve it as a static file while raters fetch it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +45,7 @@ class StudyOptions:
     golden_every: int = 8  # one golden pair every N pairs (0: none)
     balanced_votes_per_pair: int = 1
     description: str = ""
+    task: str = "quality"  # "quality" | "fidelity" (needs every source's reference image)
 
 
 def _check_image(path: Path, config: StudyConfig, what: str) -> None:
@@ -53,19 +63,44 @@ def _check_image(path: Path, config: StudyConfig, what: str) -> None:
         raise UploadError(f"{what}: {path.name} is not a readable image ({e})") from None
 
 
-def _store_bytes(data: bytes, suffix: str, config: StudyConfig) -> tuple[Path, str]:
+def stimulus_png(image: Image.Image) -> bytes:
+    """The served form of an image: RGB pixels in a PNG with no metadata chunk.
+
+    The pixels are copied into a fresh image, so nothing of the source's ``info`` (PNG
+    text, EXIF, ICC profile, DPI) can reach the encoder; compression settings are fixed,
+    so the same pixels always give the same bytes (and the same name).
+    """
+    rgb = image.convert("RGB")
+    clean = Image.frombytes("RGB", rgb.size, rgb.tobytes())
+    buf = io.BytesIO()
+    clean.save(buf, format="PNG", compress_level=6, optimize=False)
+    return buf.getvalue()
+
+
+def _store_bytes(data: bytes, config: StudyConfig) -> tuple[Path, str]:
     digest = hashlib.sha256(data).hexdigest()
-    target = (config.stimuli_dir / digest[:2] / f"{digest}{suffix}").resolve()
-    if not target.exists():
+    target = (config.stimuli_dir / digest[:2] / f"{digest}.png").resolve()
+    if not target.exists():  # content-addressed: an existing file already holds these bytes
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return target, digest
 
 
+def _store_image(image: Image.Image, config: StudyConfig) -> tuple[Path, str]:
+    return _store_bytes(stimulus_png(image), config)
+
+
 def _store_file(path: Path, config: StudyConfig) -> tuple[Path, str]:
-    return _store_bytes(path.read_bytes(), path.suffix.lower() or ".img", config)
+    with Image.open(path) as im:
+        return _store_image(im, config)
 
 
 def degrade(image: Image.Image) -> Image.Image:
@@ -96,6 +131,12 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
         by_source.setdefault(row.source_id, []).append(row)
     if not any(len(v) >= 2 for v in by_source.values()):
         raise ManifestError("no source image has two or more stimuli: there is nothing to compare")
+    if options.task not in ("quality", "fidelity"):
+        raise ManifestError(f"task must be 'quality' or 'fidelity', got {options.task!r}")
+    missing = sorted(k for k, v in by_source.items() if v[0].reference_path is None)
+    if options.task == "fidelity" and missing:
+        raise ManifestError(f"a fidelity study shows each source's original: no reference_path for "
+                            f"{', '.join(missing[:5])}")
 
     # 1. Every image checked, then stored (outside the transaction; content-addressed).
     for row in manifest.stimuli:
@@ -109,9 +150,7 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
         if ref is None:
             continue
         with Image.open(ref) as im:
-            buf = io.BytesIO()
-            degrade(im).save(buf, format="PNG")
-        golden[source] = (_store_file(ref, config), _store_bytes(buf.getvalue(), ".png", config))
+            golden[source] = (_store_image(im, config), _store_image(degrade(im), config))
 
     # 2. One transaction for every row.
     try:
@@ -121,7 +160,8 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
             study = Study(name=name, description=options.description, status="draft",
                           scheduler=options.scheduler, pairs_per_session=options.pairs_per_session,
                           golden_every=options.golden_every,
-                          balanced_votes_per_pair=options.balanced_votes_per_pair, source=source)
+                          balanced_votes_per_pair=options.balanced_votes_per_pair, source=source,
+                          task=options.task)
             s.add(study)
             s.flush()
             set_metrics = {(c.codec, c.target_bpp): c.metrics for c in manifest.conditions}
@@ -144,17 +184,19 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
                 s.flush()
                 for x, y in itertools.combinations(sorted(st.id for st in stims), 2):
                     s.add(Pair(study_id=study.id, stimulus_a_id=x, stimulus_b_id=y))
-                if source in golden and options.golden_every > 0:
+                if source in golden and (options.golden_every > 0 or options.task == "fidelity"):
                     (rp, rd), (dp, dd) = golden[source]
                     ref_st = Stimulus(study_id=study.id, key=f"{source}|reference", source_id=source,
                                       role="reference", path=str(rp), sha256=rd)
+                    s.add(ref_st)  # a fidelity study shows it as the original
+                if source in golden and options.golden_every > 0:
                     deg_st = Stimulus(study_id=study.id, key=f"{source}|degraded", source_id=source,
                                       role="degraded", path=str(dp), sha256=dd)
-                    s.add_all([ref_st, deg_st])
+                    s.add(deg_st)
                     s.flush()
                     lo, hi = sorted((ref_st.id, deg_st.id))
                     s.add(Pair(study_id=study.id, stimulus_a_id=lo, stimulus_b_id=hi, is_golden=True,
-                               golden_better_id=ref_st.id))
+                               golden_better_id=ref_st.id, kind="golden"))
             s.flush()
             return study.id
     except IntegrityError as e:
@@ -164,7 +206,7 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
 def import_manifest(db: Database, path: str | Path, config: StudyConfig, name: str | None = None,
                     options: StudyOptions | None = None) -> int:
     """Create a study from a ``bench/`` manifest file (JSON or CSV)."""
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, forbidden=db.files())
     return create_study(db, manifest, config, name, options, source=str(Path(path).resolve()))
 
 

@@ -3,6 +3,14 @@
 Parsing is strict and happens before anything touches the database: a malformed row, a
 missing column, a non-numeric metric, a duplicate (source, codec, bpp) or a missing image
 raises ``ManifestError`` naming the row, so an import either takes everything or nothing.
+
+The loader never opens a file it was not meant to read. Opening and closing the study's
+own SQLite file (or its WAL / shared-memory file) in the app's process drops SQLite's
+POSIX locks on it, and the next outside open/close then deletes the live WAL: votes
+already acknowledged vanish. So every path is checked *before* anything opens it: the
+manifest must end in .json/.csv, an image in an image suffix, and no path may be one of
+the ``forbidden`` files (compared by device and inode, which ``stat`` reads without
+opening, so links and other spellings of the same file are caught too).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,8 @@ from study.errors import ManifestError
 
 FORMAT = "misc-study-manifest/1"
 REQUIRED = ("source_id", "codec", "target_bpp", "path")
+MANIFEST_SUFFIXES = (".json", ".csv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 OPTIONAL = ("real_bpp", "reference_path")
 
 
@@ -94,7 +105,34 @@ def _metrics(raw: Any, what: str) -> dict[str, float]:
     return out
 
 
-def _resolve(p: str, base: Path | None, files: dict[str, Path] | None, what: str) -> Path:
+FileIds = frozenset[tuple[int, int]]
+
+
+def file_ids(paths: list[Path]) -> FileIds:
+    """(device, inode) of the paths that exist; ``stat`` never opens the file."""
+    out = set()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        out.add((st.st_dev, st.st_ino))
+    return frozenset(out)
+
+
+def check_path(path: Path, suffixes: tuple[str, ...], forbidden: FileIds, what: str) -> Path:
+    """Refuse, without opening it, a path of the wrong kind or one of the forbidden files."""
+    if path.suffix.lower() not in suffixes:
+        raise ManifestError(f"{what}: {path.name} must end in {' or '.join(suffixes)}")
+    if file_ids([path]) & forbidden:
+        raise ManifestError(f"{what}: {path} is one of the study database's own files")
+    if not path.is_file():
+        raise ManifestError(f"{what}: file not found: {path}")
+    return path
+
+
+def _resolve(p: str, base: Path | None, files: dict[str, Path] | None, what: str,
+             forbidden: FileIds = frozenset()) -> Path:
     if files is not None:  # upload: match on file name only
         name = Path(p.replace("\\", "/")).name
         if name not in files:
@@ -103,12 +141,11 @@ def _resolve(p: str, base: Path | None, files: dict[str, Path] | None, what: str
     path = Path(p)
     if not path.is_absolute() and base is not None:
         path = base / path
-    if not path.is_file():
-        raise ManifestError(f"{what}: image file not found: {path}")
-    return path
+    return check_path(path, IMAGE_SUFFIXES, forbidden, f"{what}: image")
 
 
-def _stimulus(raw: dict[str, Any], i: int, base: Path | None, files: dict[str, Path] | None) -> StimulusRow:
+def _stimulus(raw: dict[str, Any], i: int, base: Path | None, files: dict[str, Path] | None,
+              forbidden: FileIds = frozenset()) -> StimulusRow:
     what = f"stimulus row {i + 1}"
     if not isinstance(raw, dict):
         raise ManifestError(f"{what} must be an object")
@@ -120,9 +157,10 @@ def _stimulus(raw: dict[str, Any], i: int, base: Path | None, files: dict[str, P
         source_id=_text(raw["source_id"], f"{what}: source_id"),
         codec=_text(raw["codec"], f"{what}: codec"),
         target_bpp=_number(raw["target_bpp"], f"{what}: target_bpp", positive=True),  # type: ignore[arg-type]
-        path=_resolve(_text(raw["path"], f"{what}: path"), base, files, what),
+        path=_resolve(_text(raw["path"], f"{what}: path"), base, files, what, forbidden),
         real_bpp=_number(raw.get("real_bpp"), f"{what}: real_bpp", allow_none=True),
-        reference_path=_resolve(_text(ref, f"{what}: reference_path"), base, files, what) if ref else None,
+        reference_path=(_resolve(_text(ref, f"{what}: reference_path"), base, files, what, forbidden)
+                        if ref else None),
         metrics=_metrics(raw.get("metrics"), what),
     )
 
@@ -168,7 +206,7 @@ def _check(manifest: Manifest) -> Manifest:
 
 
 def parse_json(text: str, base: Path | None = None, files: dict[str, Path] | None = None,
-               default_name: str = "study") -> Manifest:
+               default_name: str = "study", forbidden: FileIds = frozenset()) -> Manifest:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -184,7 +222,7 @@ def parse_json(text: str, base: Path | None = None, files: dict[str, Path] | Non
     name = data.get("name") or default_name
     return _check(Manifest(
         name=_text(str(name), "name"),
-        stimuli=[_stimulus(r, i, base, files) for i, r in enumerate(data["stimuli"])],
+        stimuli=[_stimulus(r, i, base, files, forbidden) for i, r in enumerate(data["stimuli"])],
         conditions=[_condition(r, i) for i, r in enumerate(conditions)],
     ))
 
@@ -204,7 +242,7 @@ def _csv_rows(text: str, what: str) -> list[dict[str, str]]:
 
 
 def parse_csv(text: str, base: Path | None = None, files: dict[str, Path] | None = None,
-              conditions_text: str | None = None, name: str = "study") -> Manifest:
+              conditions_text: str | None = None, name: str = "study", forbidden: FileIds = frozenset()) -> Manifest:
     rows = _csv_rows(text, "manifest CSV")
     header = list(rows[0].keys()) if rows else []
     if not rows:
@@ -222,7 +260,7 @@ def parse_csv(text: str, base: Path | None = None, files: dict[str, Path] | None
             (k[len("metric:"):] if k.startswith("metric:") else k): (v if v.strip() else None)
             for k, v in r.items() if k not in REQUIRED and k not in OPTIONAL
         }
-        stimuli.append(_stimulus(raw, i, base, files))
+        stimuli.append(_stimulus(raw, i, base, files, forbidden))
     conditions = []
     if conditions_text is not None:
         crow = _csv_rows(conditions_text, "conditions CSV")
@@ -230,19 +268,24 @@ def parse_csv(text: str, base: Path | None = None, files: dict[str, Path] | None
     return _check(Manifest(name=name, stimuli=stimuli, conditions=conditions))
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest file written by ``bench/`` (JSON or CSV, see docs/STUDY.md)."""
+def load_manifest(path: str | Path, forbidden: list[Path] | None = None) -> Manifest:
+    """Read a manifest file written by ``bench/`` (JSON or CSV, see docs/STUDY.md).
+
+    ``forbidden``: files that must never be opened (the study database's own files, see
+    ``db.Database.files``); every path is checked before it is opened.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"manifest not found: {path}")
+    ids = file_ids(forbidden or [])
+    check_path(path, MANIFEST_SUFFIXES, ids, "manifest")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ManifestError(f"cannot read manifest {path}: {e}") from None
     if path.suffix.lower() == ".json":
-        return parse_json(text, base=path.parent, default_name=path.parent.name or path.stem)
-    if path.suffix.lower() == ".csv":
-        cond = path.parent / "conditions.csv"
-        return parse_csv(text, base=path.parent, name=path.parent.name or path.stem,
-                         conditions_text=cond.read_text(encoding="utf-8") if cond.is_file() and cond != path else None)
-    raise ManifestError(f"manifest must be .json or .csv, got {path.name}")
+        return parse_json(text, base=path.parent, default_name=path.parent.name or path.stem, forbidden=ids)
+    cond = path.parent / "conditions.csv"
+    cond_text = None
+    if cond.is_file() and cond != path:
+        cond_text = check_path(cond, MANIFEST_SUFFIXES, ids, "conditions").read_text(encoding="utf-8")
+    return parse_csv(text, base=path.parent, name=path.parent.name or path.stem, conditions_text=cond_text,
+                     forbidden=ids)

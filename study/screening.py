@@ -3,8 +3,13 @@
     golden answers ─► failure rate per rater ────────────────┐
     test votes ─► leave-one-rater-out BT fit ─► agreement ───┴─► flags (+ reasons)
 
-A golden pair is an undistorted image against a badly degraded copy: choosing the copy,
-or a tie, is a failure. Agreement is the share of a rater's decisive votes (not ties)
+Check pairs are golden pairs (an undistorted image against a badly degraded copy:
+choosing the copy, or a tie, is a failure) and trap pairs (an image against an identical
+copy: anything but "same" is a failure). An attentive rater still slips now and then, so
+a rater is flagged on check pairs only when that many failures would be unlikely
+(one-sided binomial p < ``check_alpha``) for someone who slips on ``lapse_rate`` of them:
+with the defaults (10 %, 0.05) one miss never flags, 2 of 2 does, 2 of 4 does not, 3 of
+4 does. (Until December 2026 one miss in two flagged a rater.) Agreement is the share of a rater's decisive votes (not ties)
 that pick the side the model fitted on the *other* raters prefers; a rater answering at
 random sits near 0.5. The one-sided binomial p-value says how sure we are the rater is
 better than random. Flags only advise: the analysis excludes flagged raters when asked.
@@ -22,8 +27,9 @@ from study.scaling import aggregate, fit_bt_davidson
 
 @dataclass
 class ScreeningConfig:
-    max_golden_failure: float = 0.34  # flag above this failure rate ...
-    min_golden: int = 2  # ... once at least this many golden pairs were answered
+    lapse_rate: float = 0.10  # how often an attentive rater fails a check pair
+    check_alpha: float = 0.05  # flag when failures this many are less likely than this for such a rater ...
+    min_golden: int = 2  # ... once at least this many check pairs were answered
     min_agreement: float = 0.6  # flag below this agreement ...
     min_decisive: int = 10  # ... once at least this many decisive test votes
 
@@ -73,8 +79,11 @@ def screen(raters: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, n_it
                 agreement = agree / n_judged
                 p_random = float(binomtest(agree, n_judged, 0.5, alternative="greater").pvalue)
         s = RaterScreen(int(r), int(mine.sum()) + g_ans, g_ans, g_fail, n_judged, agreement, p_random)
-        if g_ans >= config.min_golden and g_fail / g_ans > config.max_golden_failure:
-            s.reasons.append(f"failed {g_fail} of {g_ans} golden pairs")
+        if g_ans >= config.min_golden and g_fail:
+            p_lapse = float(binomtest(g_fail, g_ans, config.lapse_rate, alternative="greater").pvalue)
+            if p_lapse < config.check_alpha:
+                s.reasons.append(f"failed {g_fail} of {g_ans} check pairs (p = {p_lapse:.3f} for a rater who "
+                                 f"slips on {config.lapse_rate:.0%} of them)")
         if n_judged >= config.min_decisive and agreement < config.min_agreement:
             s.reasons.append(f"agreement {agreement:.2f} < {config.min_agreement:.2f} with other raters")
         s.flagged = bool(s.reasons)

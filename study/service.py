@@ -5,13 +5,22 @@ A vote is accepted only for an assignment that belongs to the rater's token, in 
 study; the database's unique constraints refuse a second vote on the same pair, so a
 double click or a replayed request cannot count twice. Every refusal is a typed
 ``StudyError`` and stores nothing.
+
+    link (?study=slug, PROLIFIC_PID ...) ─► find_study ─► start_session ─► token (kept by the page)
+    reload / reopen / second tab ─► resume(token) ─► next_pair: the unanswered pair again
+    vote(token, assignment shown, choice, viewing) ─► next_pair ─► … ─► None: completion code
+
+A vote names the assignment the page showed (never "the current one" on the server), so
+parallel calls of one session can only answer pairs that were sent to it.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,13 +28,29 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db import Assignment, Condition, Database, Pair, Rater, Stimulus, Study, Vote
-from db.models import CHOICES
-from study.errors import DuplicateVoteError, NotFoundError, StudyClosedError, VoteError
+from db.models import CHOICES, TASKS
+from study.errors import (
+    DuplicateVoteError,
+    NotFoundError,
+    StudyClosedError,
+    StudyError,
+    StudyStorageError,
+    VoteError,
+)
 from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
 MAX_RESPONSE_MS = 3_600_000
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE)
 INFO_KEYS = ("age_range", "vision", "display", "experience", "comment")
+# URL parameters of crowdsourcing platforms stored with the rater. The first present of
+# PLATFORM_ID_KEYS is the participant id (one session per study and id).
+PLATFORM_KEYS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "participant")
+PLATFORM_ID_KEYS = ("PROLIFIC_PID", "workerId", "participant")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+VIEW_MODES = ("side", "toggle")
+QUESTIONS = {"quality": "Which image looks better?",
+             "fidelity": "Which image is closer to the original (middle)?"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,59 @@ class PairView:
     left_path: str
     right_path: str
     source_id: str
+    original_path: str | None = None  # fidelity task: the source shown between the two
+    shown_count: int = field(default=1, compare=False)  # 1 on first show, more after reloads
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What the rater page needs to know about a study (no ids of conditions)."""
+
+    id: int
+    name: str
+    slug: str | None
+    status: str
+    task: str
+    pairs_per_session: int
+    completion_code: str | None
+    redirect_url: str | None
+
+    @property
+    def question(self) -> str:
+        return QUESTIONS[self.task]
+
+    @property
+    def closed_message(self) -> str:
+        """What a rater reads when the study is not open, in plain words."""
+        if self.status == "closed":
+            return f"The study “{self.name}” is closed: it no longer collects answers. Thank you for your interest."
+        return f"The study “{self.name}” has not started yet: please come back later."
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """Viewing conditions the page reports with an answer; every field optional."""
+
+    viewport_w: int | None = None
+    viewport_h: int | None = None
+    device_pixel_ratio: float | None = None
+    view_ms: int | None = None
+    mode: str | None = None
+
+    @classmethod
+    def parse(cls, d: dict | None) -> Viewing:
+        """From the page's JSON; anything malformed is dropped (it only describes the vote)."""
+        d = d if isinstance(d, dict) else {}
+
+        def num(key: str, lo: float, hi: float, cast: type) -> int | float | None:
+            v = d.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or not lo <= v <= hi:
+                return None
+            return cast(round(v)) if cast is int else cast(v)
+
+        mode = d.get("mode")
+        return cls(num("vw", 1, 100_000, int), num("vh", 1, 100_000, int), num("dpr", 0.1, 16, float),  # type: ignore[arg-type]
+                   num("view_ms", 0, MAX_RESPONSE_MS, int), mode if mode in VIEW_MODES else None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -88,10 +166,16 @@ def _now() -> datetime:
 
 
 def parse_client_time(value: object) -> datetime | None:
-    """Client clock as epoch milliseconds or ISO 8601; None if absent. Bad values raise."""
+    """Client clock as epoch milliseconds (a number or its text) or ISO 8601; None if absent.
+
+    Bad values (text, infinities such as ``inf`` or ``1e400``, NaN, dates out of range)
+    raise ``VoteError``, never an OverflowError or ValueError.
+    """
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             t = datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
         elif isinstance(value, str):
@@ -110,13 +194,18 @@ def parse_client_time(value: object) -> datetime | None:
 class StudyService:
     """Operations used by the Study and Admin tabs (and by tests, and the vote bench)."""
 
-    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20) -> None:
+    def __init__(self, db: Database, seed: int | None = None, refit_every: int = 20,
+                 refit_in_background: bool = False) -> None:
         self.db = db
+        db.storage_error = StudyStorageError  # storage faults reach the tabs as a StudyError
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._refit_every = refit_every
         self._model: dict[int, tuple[int, dict[int, float]]] = {}  # study → (votes at fit, scores)
         self._model_lock = threading.Lock()
+        self._refit_in_background = refit_in_background
+        self._refitting: set[int] = set()
+        self._counted: dict[int, float] = {}  # study → when its votes were last counted
         self._token_cache: dict[str, tuple[int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
@@ -125,18 +214,62 @@ class StudyService:
             return [(i, n) for i, n in s.execute(select(Study.id, Study.name).where(Study.status == "open")
                                                   .order_by(Study.id))]
 
-    def start_session(self, study_id: int, info: dict[str, str] | None = None) -> str:
-        """Record consent now and return the rater's new anonymous token."""
-        info = {k: str(v)[:200] for k, v in (info or {}).items() if k in INFO_KEYS and v not in (None, "")}
-        token = secrets.token_hex(16)
-        with self.db.write() as s:
-            study = s.get(Study, study_id)
+    def find_study(self, ref: str | int) -> StudyInfo:
+        """A study by its link slug or its id (any status); NotFoundError otherwise."""
+        with self.db.read() as s:
+            study = None
+            if isinstance(ref, str) and not ref.strip().isdigit():
+                study = s.scalar(select(Study).where(Study.slug == ref.strip().lower()))
+            else:
+                try:
+                    study = s.get(Study, int(ref))
+                except (TypeError, ValueError):
+                    study = None
             if study is None:
-                raise NotFoundError(f"no study with id {study_id}")
-            if study.status != "open":
-                raise StudyClosedError(f"study {study.name!r} is {study.status}, not open")
-            s.add(Rater(study_id=study_id, token=token, consent_at=_now(), info=info))
+                raise NotFoundError(f"there is no study {str(ref)[:80]!r}: check the link")
+            return _info(study)
+
+    def start_session(self, study_id: int, info: dict[str, str] | None = None,
+                      platform: dict[str, str] | None = None) -> str:
+        """Record consent now and return the rater's token.
+
+        With a platform participant id (``PROLIFIC_PID``, ``workerId``) that already has a
+        session in this study, that session's token is returned: one id, one session.
+        """
+        info = {k: str(v)[:200] for k, v in (info or {}).items() if k in INFO_KEYS and v not in (None, "")}
+        params = {k: str(v)[:200] for k, v in (platform or {}).items() if k in PLATFORM_KEYS and v not in (None, "")}
+        pid = next((params[k] for k in PLATFORM_ID_KEYS if k in params), None)
+        token = secrets.token_hex(16)
+        try:
+            with self.db.write() as s:
+                study = s.get(Study, study_id)
+                if study is None:
+                    raise NotFoundError(f"no study with id {study_id}")
+                if study.status != "open":
+                    raise StudyClosedError(_closed(study))
+                if pid is not None:
+                    known = s.scalar(select(Rater.token).where(Rater.study_id == study_id, Rater.platform_id == pid))
+                    if known is not None:
+                        return known
+                s.add(Rater(study_id=study_id, token=token, consent_at=_now(), info=info,
+                            platform_id=pid, platform=params or None))
+        except IntegrityError:  # the same platform id started twice at once: the first one stands
+            with self.db.read() as s:
+                known = s.scalar(select(Rater.token).where(Rater.study_id == study_id, Rater.platform_id == pid))
+            if known is None:
+                raise
+            return known
         return token
+
+    def resume(self, token: str, study_id: int | None = None) -> StudyInfo:
+        """The study of a stored token (checked against ``study_id`` when given)."""
+        sid, _ = self._study_of(token)
+        if study_id is not None and sid != study_id:
+            raise VoteError("this session belongs to another study")
+        with self.db.read() as s:
+            study = s.get(Study, sid)
+            assert study is not None
+            return _info(study)
 
     def _rater(self, s, token: str) -> Rater:  # type: ignore[no-untyped-def]
         if not isinstance(token, str) or not token or len(token) > 64:
@@ -161,26 +294,47 @@ class StudyService:
         return hit
 
     def _scores(self, study_id: int) -> dict[int, float] | None:
-        """Current per-stimulus BT scores for active scheduling, refitted every few votes."""
+        """Current per-stimulus BT scores for active scheduling, refitted every few votes.
+
+        With ``refit_in_background`` (the app) a stale model starts a refit in a thread and
+        the request goes on with the last scores: no rater's vote waits for a fit; and the
+        votes are counted at most once a second, not on every request.
+        """
+        if self._refit_in_background:
+            with self._model_lock:
+                cached = self._model.get(study_id)
+                if cached is not None and time.monotonic() - self._counted.get(study_id, 0.0) < 1.0:
+                    return cached[1]
+                self._counted[study_id] = time.monotonic()
         with self.db.read() as s:
             n_votes = s.scalar(select(func.count(Vote.id)).where(Vote.study_id == study_id)) or 0
         with self._model_lock:
             cached = self._model.get(study_id)
             if cached is not None and n_votes - cached[0] < self._refit_every:
                 return cached[1]
-        if n_votes == 0:
-            return None
-        records = self.votes(study_id, include_golden=False)
-        ids = sorted({r.left for r in records} | {r.right for r in records})
-        index = {sid: k for k, sid in enumerate(ids)}
-        a = np.array([index[r.left] for r in records])
-        b = np.array([index[r.right] for r in records])
-        y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
-        fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
-        scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
-        with self._model_lock:
-            self._model[study_id] = (n_votes, scores)
-        return scores
+            if n_votes and self._refit_in_background:
+                if study_id not in self._refitting:
+                    self._refitting.add(study_id)
+                    threading.Thread(target=self._refit, args=(study_id, n_votes), daemon=True).start()
+                return cached[1] if cached else None
+        return self._refit(study_id, n_votes) if n_votes else None
+
+    def _refit(self, study_id: int, n_votes: int) -> dict[int, float]:
+        try:
+            records = self.votes(study_id, include_golden=False)
+            ids = sorted({r.left for r in records} | {r.right for r in records})
+            index = {sid: k for k, sid in enumerate(ids)}
+            a = np.array([index[r.left] for r in records])
+            b = np.array([index[r.right] for r in records])
+            y = np.array([{"left": 1.0, "right": 0.0, "tie": 0.5}[r.choice] for r in records])
+            fit = fit_bt_davidson(aggregate(a, b, y, len(ids)))
+            scores = {sid: float(fit.scores[k]) for sid, k in index.items()}
+            with self._model_lock:
+                self._model[study_id] = (n_votes, scores)
+            return scores
+        finally:
+            with self._model_lock:
+                self._refitting.discard(study_id)
 
     def next_pair(self, token: str) -> PairView | None:
         """The rater's current pair (an unanswered one is shown again), or None when done."""
@@ -191,7 +345,7 @@ class StudyService:
             study = s.get(Study, rater.study_id)
             assert study is not None
             if study.status != "open":
-                raise StudyClosedError(f"study {study.name!r} is {study.status}, not open")
+                raise StudyClosedError(_closed(study))
             pending = s.scalar(
                 select(Assignment).outerjoin(Vote, Vote.assignment_id == Assignment.id)
                 .where(Assignment.rater_id == rater.id, Vote.id.is_(None)).order_by(Assignment.position)
@@ -203,11 +357,17 @@ class StudyService:
                 pending = self._issue(s, study, rater, issued, scores)
                 if pending is None:
                     return None
+            else:
+                pending.shown_count += 1  # shown again: a reload, a reopened tab, a refused vote
             left = s.get(Stimulus, pending.left_stimulus_id)
             right = s.get(Stimulus, pending.right_stimulus_id)
             assert left is not None and right is not None
+            original = None
+            if study.task == "fidelity":
+                original = s.scalar(select(Stimulus.path).where(Stimulus.study_id == study.id,
+                                                                Stimulus.key == f"{left.source_id}|reference"))
             return PairView(pending.id, pending.position, study.pairs_per_session, left.path, right.path,
-                            left.source_id)
+                            left.source_id, original, pending.shown_count)
 
     def _issue(self, s, study: Study, rater: Rater, position: int,  # type: ignore[no-untyped-def]
                scores: dict[int, float] | None) -> Assignment | None:
@@ -241,7 +401,7 @@ class StudyService:
         return a
 
     def submit_vote(self, token: str, assignment_id: int, choice: str, response_ms: int,
-                    client_time: object = None) -> VoteReceipt:
+                    client_time: object = None, viewing: Viewing | None = None) -> VoteReceipt:
         """Store one answer. Raises VoteError / DuplicateVoteError / StudyClosedError."""
         if choice not in CHOICES:
             raise VoteError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
@@ -261,12 +421,15 @@ class StudyService:
                 study = s.get(Study, rater.study_id)
                 assert study is not None
                 if study.status != "open":
-                    raise StudyClosedError(f"study {study.name!r} is {study.status}, not open")
+                    raise StudyClosedError(_closed(study))
+                v = viewing or Viewing()
                 vote = Vote(study_id=study.id, assignment_id=assignment.id, rater_id=rater.id,
                             pair_id=assignment.pair_id, choice=choice,
                             left_stimulus_id=assignment.left_stimulus_id,
                             right_stimulus_id=assignment.right_stimulus_id,
-                            response_ms=int(round(response_ms)), client_time=ctime, server_time=_now())
+                            response_ms=int(round(response_ms)), client_time=ctime, server_time=_now(),
+                            viewport_w=v.viewport_w, viewport_h=v.viewport_h, device_pixel_ratio=v.device_pixel_ratio,
+                            view_ms=v.view_ms, view_mode=v.mode)
                 s.add(vote)
                 s.flush()
                 done = s.scalar(select(func.count(Vote.id)).where(Vote.rater_id == rater.id)) or 0
@@ -292,12 +455,76 @@ class StudyService:
             elif status == "closed":
                 study.closed_at = _now()
 
+    def set_link(self, study_id: int, slug: str | None, completion_code: str | None = None,
+                 redirect_url: str | None = None) -> None:
+        """The study link ``?study=<slug>``, the code shown at the end and the optional return URL."""
+        slug = (slug or "").strip().lower() or None
+        code = (completion_code or "").strip() or None
+        url = (redirect_url or "").strip() or None
+        if slug is not None and not SLUG_RE.match(slug):
+            raise StudyError("the link name may hold a-z, 0-9 and '-', up to 63 characters, starting with a "
+                             "letter or digit")
+        if slug is not None and slug.isdigit():
+            raise StudyError("the link name needs a letter (numbers are study ids)")
+        if code is not None and (len(code) > 100 or not code.isprintable()):
+            raise StudyError("the completion code must be printable and at most 100 characters")
+        if url is not None and (not re.match(r"^https?://[^\s<>\"']+$", url) or len(url) > 2000):
+            raise StudyError("the return URL must be an http(s) URL without spaces or quotes")
+        try:
+            with self.db.write() as s:
+                study = s.get(Study, study_id)
+                if study is None:
+                    raise NotFoundError(f"no study with id {study_id}")
+                study.slug, study.completion_code, study.redirect_url = slug, code, url
+        except IntegrityError:
+            raise StudyError(f"another study already uses the link name {slug!r}") from None
+
+    def add_trap_pairs(self, study_id: int) -> int:
+        """One trap pair per source: a test stimulus against an identical copy ("same" expected).
+
+        The copy is a stimulus row of its own (role ``reference``, no condition, so never
+        scaled) pointing at the same stored file. Returns how many were added.
+        """
+        added = 0
+        with self.db.write() as s:
+            study = s.get(Study, study_id)
+            if study is None:
+                raise NotFoundError(f"no study with id {study_id}")
+            tests = s.scalars(select(Stimulus).where(Stimulus.study_id == study_id, Stimulus.role == "test")
+                              .order_by(Stimulus.source_id, Stimulus.id)).all()
+            have = set(s.scalars(select(Stimulus.source_id).where(Stimulus.study_id == study_id,
+                                                                  Stimulus.key.like("%|trap"))))
+            by_source: dict[str, list[Stimulus]] = {}
+            for st in tests:
+                by_source.setdefault(st.source_id, []).append(st)
+            for source, rows in by_source.items():
+                if source in have:
+                    continue
+                base = rows[len(rows) // 2]  # a middle condition: neither the best nor the worst
+                copy = Stimulus(study_id=study_id, key=f"{source}|trap", source_id=source, role="reference",
+                                path=base.path, sha256=base.sha256)
+                s.add(copy)
+                s.flush()
+                lo, hi = sorted((base.id, copy.id))
+                s.add(Pair(study_id=study_id, stimulus_a_id=lo, stimulus_b_id=hi, is_golden=True, kind="trap"))
+                added += 1
+        return added
+
     def set_excluded(self, study_id: int, rater_id: int, excluded: bool) -> None:
         with self.db.write() as s:
             rater = s.get(Rater, rater_id)
             if rater is None or rater.study_id != study_id:
                 raise NotFoundError(f"no rater {rater_id} in study {study_id}")
             rater.excluded = excluded
+
+    def rater_sessions(self, study_id: int) -> list[tuple[int, str | None, int]]:
+        """(rater id, platform id, votes) of every session of a study."""
+        with self.db.read() as s:
+            n = (select(Vote.rater_id, func.count(Vote.id).label("n")).where(Vote.study_id == study_id)
+                 .group_by(Vote.rater_id).subquery())
+            return [(r, p, int(v or 0)) for r, p, v in s.execute(
+                select(Rater.id, Rater.platform_id, n.c.n).outerjoin(n, n.c.rater_id == Rater.id)
+                .where(Rater.study_id == study_id).order_by(Rater.id))]
 
     def progress(self, study_id: int) -> Progress:
         with self.db.read() as s:
@@ -339,3 +566,12 @@ class StudyService:
             rows = s.execute(select(Stimulus, Condition).outerjoin(Condition, Condition.id == Stimulus.condition_id)
                              .where(Stimulus.study_id == study_id).order_by(Stimulus.id)).all()
             return [(st, c) for st, c in rows]
+
+
+def _info(study: Study) -> StudyInfo:
+    return StudyInfo(study.id, study.name, study.slug, study.status, study.task if study.task in TASKS else "quality",
+                     study.pairs_per_session, study.completion_code, study.redirect_url)
+
+
+def _closed(study: Study) -> str:
+    return _info(study).closed_message

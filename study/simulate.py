@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class SimulationResult:
     srcc_condition: dict[str, float]
     srcc_stimulus: dict[str, float]
     votes: int
+    analysis_seconds: float = float("nan")  # wall time of analyze() on the stored votes
 
     @property
     def flagged(self) -> set[int]:
@@ -115,8 +117,8 @@ def write_manifest(folder: Path, spec: SimulationSpec) -> tuple[Path, dict[str, 
     return path, true_c, true_s
 
 
-def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100, db_url: str | None = None
-        ) -> SimulationResult:
+def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100, db_url: str | None = None,
+        correlation_samples: int = 100) -> SimulationResult:
     """Simulated raters vote through StudyService; ``db_url``: any SQLAlchemy URL (default:
     a SQLite file in ``workdir``)."""
     rng = np.random.default_rng(spec.seed + 1)
@@ -152,8 +154,10 @@ def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100, db_ur
                 choice = str(rng.choice(["left", "right", "tie"]))
             service.submit_vote(token, view.assignment_id, choice, int(rng.integers(500, 4000)))
             votes += 1
-    result = analyze(service, study_id, bootstrap_samples=bootstrap_samples, correlation_samples=100,
+    t0 = time.perf_counter()
+    result = analyze(service, study_id, bootstrap_samples=bootstrap_samples, correlation_samples=correlation_samples,
                      seed=spec.seed)
+    analysis_seconds = time.perf_counter() - t0
     srcc_c, srcc_s = {}, {}
     for model in ("bt-davidson", "thurstone-v"):
         cond = {r.item: r.score for r in result.scores if r.level == "condition" and r.model == model}
@@ -169,7 +173,7 @@ def run(spec: SimulationSpec, workdir: Path, bootstrap_samples: int = 100, db_ur
             ys += [true_s[k] - mt for k in ks]
         srcc_s[model] = float(spearmanr(xs, ys)[0])
     db.dispose()
-    return SimulationResult(spec, result, true_c, true_s, random_ids, srcc_c, srcc_s, votes)
+    return SimulationResult(spec, result, true_c, true_s, random_ids, srcc_c, srcc_s, votes, analysis_seconds)
 
 
 def main() -> None:
@@ -179,14 +183,19 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=36)
     ap.add_argument("--scheduler", default="active", choices=["active", "balanced"])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap samples of the scores (admin: 200)")
+    ap.add_argument("--correlation-samples", type=int, default=300,
+                    help="bootstrap samples of each correlation (admin: 300)")
     ap.add_argument("--db", default=None, help="SQLAlchemy URL of an empty database (default: a fresh SQLite file)")
     args = ap.parse_args()
     spec = SimulationSpec(good_raters=args.good, random_raters=args.random, pairs_per_session=args.pairs,
                           scheduler=args.scheduler, seed=args.seed)
     with tempfile.TemporaryDirectory() as d:
-        res = run(spec, Path(d), bootstrap_samples=args.bootstrap, db_url=args.db)
+        res = run(spec, Path(d), bootstrap_samples=args.bootstrap, db_url=args.db,
+                  correlation_samples=args.correlation_samples)
     print(res.table())
+    print(f"analysis of {res.votes} votes: {res.analysis_seconds:.2f} s (bootstrap {args.bootstrap}, "
+          f"correlation bootstrap {args.correlation_samples})")
     print()
     print("| metric | level | n | SRCC [95% CI] | KRCC | PLCC after fit [95% CI] | fit |")
     print("|---|---|---|---|---|---|---|")

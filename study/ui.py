@@ -1,63 +1,67 @@
 """The Study (rater) and Admin tabs.
 
-    Study tab:  consent ─► start_session ─► [left | right] + A / tie / B ─► submit_vote ─► next_pair ─► … ─► thanks
-    Admin tab:  password ─► create study (bench manifest path, or CSV + images upload) ─► open / close
+    Study tab:  link (?study=slug&PROLIFIC_PID=…) + the page's stored sessions ─► arrive
+                    ├─ stored token for this study ─► resume: the unanswered pair again (no new rater)
+                    └─ consent ─► start_session ─► token kept in the browser (localStorage)
+                ─► [A | (original) | B] at 1:1 device pixels + the task's question ─► A / same / B
+                ─► submit_vote(the pair the page shows) ─► next_pair ─► … ─► completion code (+ return URL)
+    Admin tab:  log in once (POST /study-admin/login ─► HttpOnly cookie; study/auth.py)
+                ─► create study (task, trap pairs) ─► link, completion code, return URL ─► open / close
                 ─► progress ─► analyse (leaderboard, correlations, screening, scatter) ─► exports
 
-``build_study_tabs(config)`` adds both tabs inside an open ``gr.Blocks()`` / ``gr.Tabs()``.
-Keyboard shortcuts need ``HEAD_JS`` passed to ``launch(head=HEAD_JS)`` (Gradio 6 takes
-``head`` in ``launch``). Admin actions re-check the password on every call.
+``build_study_tabs(config)`` adds both tabs inside an open ``gr.Blocks()`` / ``gr.Tabs()``;
+launch with ``**launch_options()`` (the page script, the login routes, no run history, no
+API link in the footer). No event of either tab takes the admin password as an input.
 """
 
 from __future__ import annotations
 
-import hmac
+import functools
+import html
+import json
+import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image
+from scipy.stats import spearmanr
 
 from db import Database
-from study.analysis import Analysis, analyze
+from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
+from study.auth import AdminAuth, attach, routes, session_cookie
+from study.backup import restore_at_start, sqlite_file, start_backup
 from study.config import StudyConfig
-from study.errors import AuthError, StudyError
+from study.errors import DuplicateVoteError, StudyClosedError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
 from study.importer import StudyOptions, import_manifest, import_upload
 from study.plots import leaderboard, scatter
-from study.service import PairView, StudyService
+from study.service import PLATFORM_KEYS, PairView, StudyInfo, StudyService, Viewing
 
-HEAD_JS = """
-<script>
-(() => {
-  if (window.__miscStudyKeys) return;
-  window.__miscStudyKeys = true;
-  const map = {a: 'study-btn-a', arrowleft: 'study-btn-a', '1': 'study-btn-a',
-               b: 'study-btn-b', arrowright: 'study-btn-b', '2': 'study-btn-b',
-               t: 'study-btn-tie', arrowdown: 'study-btn-tie', '0': 'study-btn-tie', '=': 'study-btn-tie'};
-  document.addEventListener('keydown', (e) => {
-    const tag = (e.target && e.target.tagName || '').toLowerCase();
-    if (tag === 'input' || tag === 'textarea' || tag === 'select' || e.ctrlKey || e.metaKey || e.altKey) return;
-    const id = map[(e.key || '').toLowerCase()];
-    if (!id) return;
-    const btn = document.getElementById(id);
-    if (btn && btn.offsetParent !== null && !btn.disabled) { e.preventDefault(); btn.click(); }
-  });
-})();
-</script>
-"""
+log = logging.getLogger("misc.study")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+HEAD_JS = "<style>\n" + (ASSETS / "study.css").read_text(encoding="utf-8") + "\n</style>\n<script>\n" + \
+    (ASSETS / "study.js").read_text(encoding="utf-8") + "\n</script>\n"
+
+
+def launch_options() -> dict[str, Any]:
+    """What ``launch`` needs for these tabs: page script/style, login routes, no run history."""
+    return {"head": HEAD_JS, "app_kwargs": {"routes": routes()}, "run_history": False,
+            "footer_links": ["gradio", "settings"]}
+
 
 CONSENT_TEXT = """\
-### Image quality study
-You will see pairs of images of the same scene, side by side. Pick the one that looks
-**better** overall (closer to a good photograph), or **Same** if you cannot tell.
-Take the time you need; there are no right answers — except a few easy check pairs.
-Keys: **A** / ← left, **B** / → right, **T** / ↓ same. To zoom, use the full-screen button at the top right of an image.
+You will see pairs of images of the same scene, side by side at their real size, and
+answer one question about each pair: **{question}** — or **Same** if you cannot tell.
+Take the time you need; there are no right answers, except a few easy check pairs.
+Keys: **A** / ← left, **B** / → right, **T** / ↓ same.
 
-We store your answers, response times and the optional information below under a random
-id; nothing identifies you. You can stop at any time.
+We store your answers, response times, your screen's size and the optional information
+below under a random id{platform}. You can stop at any time and come back to this page
+later: it continues where you left off.
 """
 
 AGE = ["", "under 18", "18–29", "30–49", "50–69", "70+"]
@@ -65,32 +69,136 @@ VISION = ["", "normal", "corrected to normal", "other"]
 DISPLAY = ["", "phone", "tablet", "laptop", "desktop monitor"]
 
 
-def _image(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        return im.convert("RGB")
+def check_storage(service: StudyService) -> str | None:
+    """At start: can the database take a vote? One clear log line either way."""
+    problem = service.db.check_writable()
+    where = service.db.engine.url.render_as_string(hide_password=True)
+    if problem:
+        log.error("study database %s is NOT writable: %s", where, problem)
+    else:
+        log.info("study database %s is writable", where)
+    return problem
 
 
-def _progress_md(view: PairView) -> str:
-    return f"**Pair {view.position + 1} of {view.total}**"
+def storage_banner(service: StudyService) -> None:
+    """A warning at the top of a tab while the database cannot be written."""
+    problem = service.db.check_writable()
+    gr.Markdown(f"⚠️ **Votes cannot be saved at the moment.** {problem}" if problem else "",
+                visible=bool(problem), elem_id="study-storage-warning")
+
+
+def serve_stimuli(config: StudyConfig) -> None:
+    """Let Gradio serve the prepared stimulus files as they are (static paths).
+
+    The importer wrote them once under opaque content-addressed names, so each pair hands
+    the page a URL: nothing is decoded or re-encoded per vote. Every file under the folder
+    becomes fetchable, so the database must not live there.
+    """
+    folder = Path(config.stimuli_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if (db_file := sqlite_file(config.db_url)) is not None and db_file.is_relative_to(folder):
+        raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
+    gr.set_static_paths([folder])
+
+
+AUTO_REFRESH_S = 10  # the Admin tab's progress and leaderboard refresh by themselves this often
+
+
+def analysis_status(run: AnalysisRun) -> str:
+    """One line on the analysis: running (with its stage) or when the shown one was made."""
+    if run.running:
+        return f"Analysing… {run.fraction:.0%} ({run.stage}); the leaderboard below is the last result."
+    if run.error:
+        return f"The last analysis failed: {run.error}"
+    if run.result is None:
+        return "No analysis yet."
+    return f"Leaderboard from {run.votes} votes (analysed in {run.seconds:.1f} s); it refreshes by itself."
+
+
+def _url(path: str) -> str:
+    return "gradio_api/file=" + html.escape(str(Path(path).resolve()), quote=True)
+
+
+def stage_html(view: PairView, info: StudyInfo) -> str:
+    """The pair at native size: A left, (the original), B right. study.js sizes and fits it."""
+    figs = [("A", "A (left)", view.left_path)]
+    if view.original_path:
+        figs.append(("O", "Original", view.original_path))
+    figs.append(("B", "B (right)", view.right_path))
+    parts = "".join(f'<figure class="misc-fig" data-side="{k}"><figcaption>{label}</figcaption>'
+                    f'<img src="{_url(p)}" alt="{label}" draggable="false"></figure>' for k, label, p in figs)
+    toggles = "".join(f'<button type="button" class="misc-show" data-show="{k}">{label}</button>'
+                      for k, label, _ in figs)
+    return (f'<div class="misc-stage" data-trial="{view.assignment_id}" data-shown="{time.time_ns()}" '
+            f'data-task="{info.task}">'
+            f'<p class="misc-fit-note" hidden></p><div class="misc-toggle-bar">{toggles}</div>'
+            f'<div class="misc-row">{parts}</div></div>')
+
+
+def progress_html(view: PairView) -> str:
+    return (f'<div class="misc-progress"><span>Pair {view.position + 1} of {view.total}</span>'
+            f'<progress value="{view.position}" max="{view.total}"></progress></div>')
+
+
+def done_html(info: StudyInfo) -> str:
+    out = "<h3>Thank you!</h3><p>Your answers are saved.</p>"
+    if info.completion_code:
+        out += (f'<p>Your completion code: <code id="study-code">{html.escape(info.completion_code)}</code></p>')
+    if info.redirect_url:
+        url = html.escape(info.redirect_url, quote=True)
+        out += (f'<p><a id="study-return" href="{url}">Return to the study platform</a> '
+                f"(you are taken there in a few seconds).</p>")
+    elif not info.completion_code:
+        out += "<p>You can close this page.</p>"
+    return out
+
+
+def _parse_link(text: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(URL parameters, stored sessions {study id: token}) from the page's JSON."""
+    try:
+        d = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        d = {}
+    d = d if isinstance(d, dict) else {}
+    params = {str(k): str(v)[:200] for k, v in (d.get("params") or {}).items() if isinstance(k, str)} \
+        if isinstance(d.get("params"), dict) else {}
+    sessions = {str(k): str(v)[:64] for k, v in (d.get("sessions") or {}).items()} \
+        if isinstance(d.get("sessions"), dict) else {}
+    return params, sessions
 
 
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
-    service = service or StudyService(Database(config.db_url))
+    if service is None:
+        restore_at_start(config)  # an empty database on a fresh Space: the last snapshot, if any
+        service = StudyService(Database(config.db_url), refit_in_background=True)
+        start_backup(config, service.db)
+    serve_stimuli(config)
+    check_storage(service)
+    auth = AdminAuth(config.admin_password)
+    root = gr.context.Context.root_block
+    if root is not None:
+        attach(root, auth)
     _study_tab(service)
-    _admin_tab(service, config)
+    _admin_tab(service, config, auth)
     return service
 
 
 # ---- rater tab ---------------------------------------------------------------------------
 def _study_tab(service: StudyService) -> None:
     with gr.Tab("Study", id="study"):
+        storage_banner(service)
         token = gr.State("")
-        assignment = gr.State(0)
-        shown_at = gr.State(0.0)
+        shown = gr.State((0, 0.0))  # (assignment id, server time it was sent)
+        platform = gr.State({})
+        link = gr.Textbox(visible=False, elem_id="study-link")  # the page's URL parameters + stored sessions
+        store = gr.Textbox(visible=False)  # what the page should remember (study id, token, return URL)
+        trial = gr.Textbox(visible=False, elem_id="study-trial")  # the assignment the page shows
+        client = gr.Textbox(visible=False, elem_id="study-client")  # client clock + viewing conditions
         with gr.Column(visible=True, elem_id="study-consent") as consent_col:
-            gr.Markdown(CONSENT_TEXT)
+            title = gr.Markdown("### Image study", elem_id="study-title")
+            consent_md = gr.Markdown(CONSENT_TEXT.format(question="Which image looks better?", platform=""))
             study_dd = gr.Dropdown(label="Study", choices=[], interactive=True, elem_id="study-select",
                                    allow_custom_value=True)  # ids are checked by the service
             with gr.Row():
@@ -101,257 +209,464 @@ def _study_tab(service: StudyService) -> None:
                                 elem_id="study-consent-box")
             start = gr.Button("Start", variant="primary", elem_id="study-start")
         with gr.Column(visible=False, elem_id="study-rating") as rating_col:
-            progress = gr.Markdown(elem_id="study-progress")
-            with gr.Row(equal_height=True):
-                left = gr.Image(label="A (left)", format="png", interactive=False, buttons=["fullscreen"],
-                                elem_id="study-left")
-                right = gr.Image(label="B (right)", format="png", interactive=False, buttons=["fullscreen"],
-                                 elem_id="study-right")
-            with gr.Row():
-                btn_a = gr.Button("◀ A is better  [A]", variant="primary", elem_id="study-btn-a")
+            progress = gr.HTML(elem_id="study-progress")
+            question = gr.Markdown(elem_id="study-question")
+            stage = gr.HTML(elem_id="study-stage")
+            with gr.Row(elem_id="study-buttons"):
+                btn_a = gr.Button("◀ A  [A]", variant="primary", elem_id="study-btn-a")
                 btn_t = gr.Button("Same  [T]", elem_id="study-btn-tie")
-                btn_b = gr.Button("B is better ▶  [B]", variant="primary", elem_id="study-btn-b")
-            client_time = gr.Textbox(visible=False, elem_id="study-client-time")
+                btn_b = gr.Button("B ▶  [B]", variant="primary", elem_id="study-btn-b")
         with gr.Column(visible=False, elem_id="study-done") as done_col:
-            gr.Markdown("### Thank you!\nYour answers are saved. You can close this page.")
+            done = gr.HTML(elem_id="study-done-text")
         message = gr.Markdown(elem_id="study-message")
 
-        def list_open() -> Any:
-            choices = [(n, str(i)) for i, n in service.open_studies()]
-            return gr.update(choices=choices, value=choices[0][1] if choices else None)
+        outputs = [token, shown, platform, store, trial, study_dd, title, consent_md, consent_col, rating_col,
+                   done_col, progress, question, stage, done, message]
+        names = [c for c in ("token", "shown", "platform", "store", "trial", "study_dd", "title", "consent_md",
+                             "consent_col", "rating_col", "done_col", "progress", "question", "stage", "done",
+                             "message")]
 
-        gr.on(triggers=None, fn=list_open, inputs=None, outputs=[study_dd], api_visibility="private", queue=False)
+        def screen(**kw: Any) -> tuple[Any, ...]:
+            return tuple(kw.get(n, gr.update()) for n in names)
 
-        outputs = [token, assignment, shown_at, consent_col, rating_col, done_col, left, right, progress, message]
+        def remember(info: StudyInfo, tok: str, finished: bool = False) -> str:
+            return json.dumps({"key": str(info.id), "token": tok,
+                               "redirect": info.redirect_url if finished else None})
 
-        def show(tok: str, view: PairView | None, note: str = "") -> tuple[Any, ...]:
+        def show(tok: str, info: StudyInfo, view: PairView | None, note: str = "", **kw: Any) -> tuple[Any, ...]:
+            hidden = {"consent_col": gr.update(visible=False), "message": note, "token": tok,
+                      "store": remember(info, tok, view is None), "study_dd": gr.update(value=str(info.id))}
             if view is None:
-                return (tok, 0, 0.0, gr.update(visible=False), gr.update(visible=False), gr.update(visible=True),
-                        None, None, "", note)
-            return (tok, view.assignment_id, time.time(), gr.update(visible=False), gr.update(visible=True),
-                    gr.update(visible=False), _image(view.left_path), _image(view.right_path),
-                    _progress_md(view), note)
+                return screen(**hidden, **kw, rating_col=gr.update(visible=False), done_col=gr.update(visible=True),
+                              done=done_html(info), trial="", shown=(0, 0.0))
+            return screen(**hidden, **kw, rating_col=gr.update(visible=True), done_col=gr.update(visible=False),
+                          progress=progress_html(view), question=f"### {info.question}", stage=stage_html(view, info),
+                          trial=str(view.assignment_id), shown=(view.assignment_id, time.time()))
 
-        def stay(note: str) -> tuple[Any, ...]:
-            return (*(gr.update() for _ in outputs[:-1]), f"⚠️ {note}")
+        def closed(note: str) -> tuple[Any, ...]:
+            """A study that is closed (or unknown): plain words, nothing else on the page."""
+            return screen(consent_col=gr.update(visible=False), rating_col=gr.update(visible=False),
+                          done_col=gr.update(visible=False), message=f"**{note}**", trial="")
 
-        def begin(study_id: str | None, agreed: bool, a: str, v: str, d: str) -> tuple[Any, ...]:
-            if not agreed:
-                return stay("Please tick the consent box to take part.")
-            if not study_id:
-                return stay("No study is open at the moment.")
+        def consent_for(info: StudyInfo, params: dict[str, str]) -> tuple[Any, ...]:
+            on_platform = " (and the participant id of the platform that sent you)" if any(
+                k in params for k in PLATFORM_KEYS) else ""
+            return screen(platform={k: v for k, v in params.items() if k in PLATFORM_KEYS},
+                          study_dd=gr.update(choices=[(info.name, str(info.id))], value=str(info.id), visible=False),
+                          title=f"### {info.name}", consent_md=CONSENT_TEXT.format(question=info.question,
+                                                                                    platform=on_platform))
+
+        def resume(tok: str, info: StudyInfo) -> tuple[Any, ...] | None:
             try:
-                tok = service.start_session(int(study_id), {"age_range": a, "vision": v, "display": d})
-                return show(tok, service.next_pair(tok))
+                service.resume(tok, info.id)
+                return show(tok, info, service.next_pair(tok))
+            except StudyClosedError as e:
+                return closed(str(e))
+            except StudyError:
+                return None  # a stale or foreign token: start afresh
+
+        def arrive(text: str) -> tuple[Any, ...]:
+            params, sessions = _parse_link(text)
+            ref = params.get("study", "").strip()
+            if ref:
+                try:
+                    info = service.find_study(ref)
+                except StudyError as e:
+                    return closed(str(e))
+                if info.status != "open":
+                    return closed(info.closed_message)
+                tok = sessions.get(str(info.id))
+                return (resume(tok, info) if tok else None) or consent_for(info, params)
+            for sid, tok in sessions.items():  # no link: a session this browser already has
+                try:
+                    info = service.find_study(sid)
+                except StudyError:
+                    continue
+                if info.status == "open" and (out := resume(tok, info)) is not None:
+                    return out
+            choices = [(n, str(i)) for i, n in service.open_studies()]
+            return screen(study_dd=gr.update(choices=choices, value=choices[0][1] if choices else None, visible=True),
+                          platform={k: v for k, v in params.items() if k in PLATFORM_KEYS})
+
+        gr.on(triggers=None, fn=arrive, inputs=[link], outputs=outputs, js="() => [window.__miscStudy.link()]",
+              api_visibility="private", queue=False).then(
+            None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
+
+        def begin(study_id: str | None, agreed: bool, a: str, v: str, d: str, text: str | None,
+                  plat: dict | None) -> tuple[Any, ...]:
+            if not agreed:
+                return screen(message="⚠️ Please tick the consent box to take part.")
+            if not study_id:
+                return screen(message="No study is open at the moment.")
+            try:
+                info = service.find_study(str(study_id))
+                _, sessions = _parse_link(text)
+                if (tok := sessions.get(str(info.id))) and (out := resume(tok, info)) is not None:
+                    return out  # another tab of this browser started meanwhile
+                tok = service.start_session(info.id, {"age_range": a, "vision": v, "display": d}, plat or {})
+                return show(tok, info, service.next_pair(tok))
+            except StudyClosedError as e:
+                return closed(str(e))
             except (StudyError, ValueError) as e:
-                return stay(str(e))
+                return screen(message=f"⚠️ {e}")
 
-        start.click(begin, [study_dd, agree, age, vision, display], outputs, api_name="study_start",
-                    show_progress="minimal")
+        start.click(begin, [study_dd, agree, age, vision, display, link, platform], outputs, api_name="study_start",
+                    js="(s, a, g, v, d, l, p) => [s, a, g, v, d, window.__miscStudy.link(), p]",
+                    show_progress="minimal", api_visibility="undocumented").then(
+            None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
-        def vote(choice: str):  # noqa: ANN202
-            def handler(tok: str, aid: int, t0: float, ctime: str) -> tuple[Any, ...]:
+        def vote(choice: str) -> Callable[..., tuple[Any, ...]]:
+            def handler(tok: str, sent: tuple, aid: str, ctext: str) -> tuple[Any, ...]:
                 if not tok:
-                    raise gr.Error("Your session has not started.")
+                    return screen(message="⚠️ Your session has not started: tick the consent box and press Start.")
+                try:
+                    info = service.resume(tok)
+                    assignment = int(str(aid).strip())
+                except (StudyError, ValueError):
+                    return screen(message="⚠️ This page lost track of its pair: reload the page to continue.")
+                try:  # the page sends JSON (clock + viewing); an API client may send the clock alone
+                    d = json.loads(ctext) if ctext else {}
+                except ValueError:
+                    d = None
+                d = d if isinstance(d, dict) else {"t": ctext}
+                t0 = sent[1] if isinstance(sent, tuple | list) and len(sent) == 2 and sent[0] == assignment else 0
                 rt = max(0, int(round((time.time() - t0) * 1000))) if t0 else 0
                 try:
-                    client = int(float(ctime)) if ctime else None
-                except ValueError:
-                    client = None
-                try:
-                    service.submit_vote(tok, int(aid), choice, min(rt, 3_600_000), client)
-                    return show(tok, service.next_pair(tok))
+                    service.submit_vote(tok, assignment, choice, min(rt, 3_600_000), d.get("t"), Viewing.parse(d))
+                    note = ""
+                except DuplicateVoteError:
+                    note = "That pair was already answered (a double press, or another tab); the first answer stands."
+                except StudyClosedError as e:
+                    return closed(str(e))
                 except StudyError as e:
-                    # A refused vote changes nothing; show the rater where they are.
-                    try:
-                        return show(tok, service.next_pair(tok), f"⚠️ {e}")
-                    except StudyError as e2:
-                        raise gr.Error(str(e2)) from None
+                    note = f"⚠️ {e}"
+                try:
+                    return show(tok, info, service.next_pair(tok), note)
+                except StudyClosedError as e:
+                    return closed(str(e))
+                except StudyError as e:  # e.g. the database cannot be written: say so, keep the page
+                    return screen(message=f"⚠️ {e}")
             return handler
 
-        stamp = "(tok, aid, t0, ct) => [tok, aid, t0, String(Date.now())]"
-        inputs = [token, assignment, shown_at, client_time]
+        stamp = "(tok, sent, aid, c) => [tok, sent, window.__miscStudy.trial(aid), window.__miscStudy.client()]"
         for btn, choice in ((btn_a, "left"), (btn_t, "tie"), (btn_b, "right")):
-            btn.click(vote(choice), inputs, outputs, js=stamp, api_name=f"study_vote_{choice}",
-                      concurrency_limit=None, show_progress="minimal")
+            # queue=False: a vote is one short POST answered at once (no queue, no event stream);
+            # measured with bench.study_load (docs/STUDY.md).
+            btn.click(vote(choice), [token, shown, trial, client], outputs, js=stamp, api_name=f"study_vote_{choice}",
+                      queue=False, show_progress="minimal", api_visibility="undocumented").then(
+                None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
 
 # ---- admin tab ---------------------------------------------------------------------------
-def _admin_tab(service: StudyService, config: StudyConfig) -> None:
+LOGIN_JS = """async () => {
+  const el = document.querySelector('#admin-password input, #admin-password textarea');
+  const msg = await window.__miscStudy.login(el ? el.value : '');
+  return ['', msg];
+}"""
+LOGOUT_JS = "async () => { await window.__miscStudy.logout(); return ''; }"
+
+
+def _admin_tab(service: StudyService, config: StudyConfig, auth: AdminAuth) -> None:
     with gr.Tab("Admin", id="admin"):
-        if not config.admin_password:
+        storage_banner(service)
+        if not auth.enabled:
             gr.Markdown("### Admin is disabled\nSet the environment variable `MISC_ADMIN_PASSWORD` and restart "
                         "the app to create and watch studies.", elem_id="admin-disabled")
             return
-        password = gr.Textbox(label="Admin password", type="password", elem_id="admin-password")
-        status = gr.Markdown(elem_id="admin-status")
-        analysis_state = gr.State(None)
+        with gr.Column(elem_id="admin-login-box") as login_col:
+            # Read by the page script only and posted to /study-admin/login: never an event input.
+            password = gr.Textbox(label="Admin password", type="password", elem_id="admin-password",
+                                  interactive=True)
+            login_b = gr.Button("Log in", variant="primary", elem_id="admin-login")
+        login_msg = gr.Markdown(elem_id="admin-login-msg")
+        with gr.Column(visible=False, elem_id="admin-panel") as panel:
+            _admin_panel(service, config, auth, login_col, panel, login_b, password, login_msg)
 
-        def check(pw: str) -> None:
-            if not hmac.compare_digest((pw or "").encode(), config.admin_password.encode()):  # type: ignore[union-attr]
-                raise AuthError("wrong admin password")
 
-        def guarded(fn):  # noqa: ANN001, ANN202
-            def wrapper(pw: str, *args: Any) -> Any:
-                try:
-                    check(pw)
-                    return fn(*args)
-                except StudyError as e:
-                    raise gr.Error(f"{type(e).__name__}: {e}") from None
-                except ValueError as e:  # e.g. a study id that is not a number
-                    raise gr.Error(f"bad input: {e}") from None
-            wrapper.__name__ = fn.__name__
-            return wrapper
+def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, login_col: Any, panel: Any,
+                 login_b: Any, password: Any, login_msg: Any) -> None:
+    status = gr.Markdown(elem_id="admin-status")
+    analysis_state = gr.State(None)
+    runner = AnalysisRunner(service, config.bootstrap_samples, config.seed)
+    timer = gr.Timer(AUTO_REFRESH_S, active=False)  # ticks only while an admin is logged in on this page
+    logout_b = gr.Button("Log out", size="sm", elem_id="admin-logout")
 
-        def study_choices() -> list[tuple[str, str]]:
-            return [(f"{s.id}: {s.name} [{s.status}]", str(s.id)) for s in service.studies()]
+    def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Refuse without an admin session (the cookie); StudyError → a message for the admin."""
+        @functools.wraps(fn)
+        def wrapper(*args: Any) -> Any:
+            try:
+                auth.require(args[-1])  # every guarded handler takes ``request: gr.Request`` last
+                return fn(*args)
+            except StudyError as e:
+                raise gr.Error(f"{type(e).__name__}: {e}") from None
+            except ValueError as e:  # e.g. a study id that is not a number
+                raise gr.Error(f"bad input: {e}") from None
+        return wrapper
 
-        with gr.Accordion("Create a study", open=False):
-            with gr.Row():
-                name = gr.Textbox(label="Study name", elem_id="admin-name")
-                scheduler = gr.Radio(["active", "balanced"], value="active", label="Pair scheduling")
-                per_session = gr.Number(value=30, precision=0, label="Pairs per session")
-                golden_every = gr.Number(value=8, precision=0, label="Golden pair every N pairs (0: none)")
-            manifest_path = gr.Textbox(label="bench/ manifest path on the server (JSON or CSV)",
-                                       elem_id="admin-manifest")
-            create_path = gr.Button("Create from manifest path", elem_id="admin-create-path")
-            with gr.Row():
-                up_csv = gr.File(label="Manifest CSV/JSON", file_types=[".csv", ".json"], type="filepath")
-                up_imgs = gr.File(label="Images", file_count="multiple", type="filepath")
-            create_up = gr.Button("Create from upload", elem_id="admin-create-upload")
+    def study_choices() -> list[tuple[str, str]]:
+        return [(f"{s.id}: {s.name} [{s.status}, {s.task}]", str(s.id)) for s in service.studies()]
 
+    with gr.Accordion("Create a study", open=False):
         with gr.Row():
-            study_dd = gr.Dropdown(label="Study", choices=[], elem_id="admin-study", allow_custom_value=True)
-            refresh = gr.Button("Refresh", size="sm")
-            open_b = gr.Button("Open", size="sm", elem_id="admin-open")
-            close_b = gr.Button("Close", size="sm", elem_id="admin-close")
+            name = gr.Textbox(label="Study name", elem_id="admin-name")
+            task = gr.Radio([("quality: which looks better? (no original)", "quality"),
+                             ("fidelity: which is closer to the original? (original shown)", "fidelity")],
+                            value="quality", label="Task", elem_id="admin-task")
         with gr.Row():
-            exclude_flagged = gr.Checkbox(value=True, label="Exclude flagged raters")
-            analyse_b = gr.Button("Analyse", variant="primary", elem_id="admin-analyse")
+            scheduler = gr.Radio(["active", "balanced"], value="active", label="Pair scheduling")
+            per_session = gr.Number(value=30, precision=0, label="Pairs per session")
+            golden_every = gr.Number(value=8, precision=0, label="Check pair every N pairs (0: none)")
+            traps = gr.Checkbox(value=True, label="Trap pairs (identical images, 'same' expected) among the checks")
+        manifest_path = gr.Textbox(label="bench/ manifest path on the server (JSON or CSV)", elem_id="admin-manifest")
+        create_path = gr.Button("Create from manifest path", elem_id="admin-create-path")
         with gr.Row():
-            board_plot = gr.Plot(label="Leaderboard (per condition)", elem_id="admin-leaderboard-plot")
-            with gr.Column():
-                metric_dd = gr.Dropdown(label="Metric for the scatter plot", choices=[])
-                scatter_plot = gr.Plot(label="Scores vs metric", elem_id="admin-scatter")
-        board = gr.Dataframe(label="Leaderboard", interactive=False, elem_id="admin-leaderboard")
-        corr = gr.Dataframe(label="Correlations (SRCC / KRCC / PLCC after logistic fit, 95% CI)",
-                            interactive=False, elem_id="admin-correlations")
-        screening = gr.Dataframe(label="Rater screening", interactive=False)
+            up_csv = gr.File(label="Manifest CSV/JSON", file_types=[".csv", ".json"], type="filepath")
+            up_imgs = gr.File(label="Images", file_count="multiple", type="filepath")
+        create_up = gr.Button("Create from upload", elem_id="admin-create-upload")
+
+    with gr.Row():
+        study_dd = gr.Dropdown(label="Study", choices=[], elem_id="admin-study", allow_custom_value=True)
+        refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
+        open_b = gr.Button("Open", size="sm", elem_id="admin-open")
+        close_b = gr.Button("Close", size="sm", elem_id="admin-close")
+    with gr.Accordion("Study link, completion code, return URL", open=False):
         with gr.Row():
-            rater_id = gr.Number(precision=0, label="Rater id")
-            excl = gr.Checkbox(value=True, label="Exclude")
-            excl_b = gr.Button("Set", size="sm")
-        exports = gr.File(label="Exports", file_count="multiple", elem_id="admin-exports")
+            slug = gr.Textbox(label="Link name (?study=…)", elem_id="admin-slug")
+            code = gr.Textbox(label="Completion code shown at the end", elem_id="admin-code")
+            redirect = gr.Textbox(label="Return URL (e.g. https://app.prolific.com/submissions/complete?cc=CODE)",
+                                  elem_id="admin-redirect")
+        save_link = gr.Button("Save link settings", size="sm", elem_id="admin-save-link")
+    with gr.Row():
+        exclude_flagged = gr.Checkbox(value=True, label="Exclude flagged raters")
+        analyse_b = gr.Button("Analyse", variant="primary", elem_id="admin-analyse")
+    with gr.Row():
+        board_plot = gr.Plot(label="Leaderboard (per condition)", elem_id="admin-leaderboard-plot")
+        with gr.Column():
+            metric_dd = gr.Dropdown(label="Metric for the scatter plot", choices=[])
+            scatter_plot = gr.Plot(label="Scores vs metric", elem_id="admin-scatter")
+    board = gr.Dataframe(label="Leaderboard", interactive=False, elem_id="admin-leaderboard")
+    corr = gr.Dataframe(label="Correlations (SRCC / KRCC / PLCC after logistic fit, 95% CI)",
+                        interactive=False, elem_id="admin-correlations")
+    screening = gr.Dataframe(label="Rater screening", interactive=False, elem_id="admin-screening")
+    with gr.Row():
+        other = gr.Number(precision=0, label="Compare with study id (e.g. the other task on the same stimuli)",
+                          elem_id="admin-compare-with")
+        compare_b = gr.Button("Compare tasks", size="sm", elem_id="admin-compare")
+    compare = gr.Dataframe(label="Per condition in both studies (Thurstone JOD, rank)", interactive=False,
+                           elem_id="admin-compare-table")
+    with gr.Row():
+        rater_id = gr.Number(precision=0, label="Rater id")
+        excl = gr.Checkbox(value=True, label="Exclude")
+        excl_b = gr.Button("Set", size="sm")
+    exports = gr.File(label="Exports", file_count="multiple", elem_id="admin-exports")
 
-        def options(sched: str, n: float, g: float) -> StudyOptions:
-            return StudyOptions(scheduler=sched, pairs_per_session=int(n or 30), golden_every=int(g or 0))
+    def enter(request: gr.Request) -> tuple[Any, ...]:
+        """After the login script (or on page load with a live session): show the panel."""
+        if not auth.is_session(session_cookie(request)):
+            return gr.update(visible=True), gr.update(visible=False), gr.update(), gr.update(), gr.Timer(active=False)
+        choices = study_choices()
+        sid = choices[-1][1] if choices else None
+        return (gr.update(visible=False), gr.update(visible=True), gr.update(choices=choices, value=sid),
+                progress_md(sid, request), gr.Timer(active=True))
 
-        def after_create(sid: int) -> tuple[Any, str]:
-            return gr.update(choices=study_choices(), value=str(sid)), f"Created study {sid} (draft: open it to start)."
+    after = [login_col, panel, study_dd, status, timer]
+    for trigger in (login_b.click, password.submit):
+        trigger(None, None, [password, login_msg], js=LOGIN_JS).then(enter, None, after, api_visibility="private")
+    gr.on(triggers=None, fn=enter, inputs=None, outputs=after, api_visibility="private", queue=False)
+    logout_b.click(None, None, [login_msg], js=LOGOUT_JS).then(enter, None, after, api_visibility="private")
 
+    def options(sched: str, n: float, g: float, tk: str) -> StudyOptions:
+        return StudyOptions(scheduler=sched, pairs_per_session=int(n or 30), golden_every=int(g or 0),
+                            task=tk or "quality")
+
+    def after_create(sid: int, with_traps: bool) -> tuple[Any, str]:
+        n = service.add_trap_pairs(sid) if with_traps else 0
+        return (gr.update(choices=study_choices(), value=str(sid)),
+                f"Created study {sid} (draft: open it to start)." + (f" {n} trap pairs added." if n else ""))
+
+    @guarded
+    def from_path(nm: str, sched: str, n: float, g: float, path: str, tk: str, with_traps: bool,
+                  request: gr.Request) -> tuple[Any, str]:
+        if not path:
+            raise StudyError("give the path of a manifest file")
+        sid = import_manifest(service.db, path, config, nm or None, options(sched, n, g, tk))
+        return after_create(sid, with_traps)
+
+    @guarded
+    def from_upload(nm: str, sched: str, n: float, g: float, csv_file: str | None, imgs: list[str] | None,
+                    tk: str, with_traps: bool, request: gr.Request) -> tuple[Any, str]:
+        if not nm:
+            raise StudyError("give the study a name")
+        if not csv_file:
+            raise StudyError("upload the manifest CSV")
+        sid = import_upload(service.db, csv_file, list(imgs or []), config, nm, options(sched, n, g, tk))
+        return after_create(sid, with_traps)
+
+    hidden_api = {"api_visibility": "undocumented"}
+    create_path.click(from_path, [name, scheduler, per_session, golden_every, manifest_path, task, traps],
+                      [study_dd, status], api_name="admin_create_from_path", **hidden_api)
+    create_up.click(from_upload, [name, scheduler, per_session, golden_every, up_csv, up_imgs, task, traps],
+                    [study_dd, status], api_name="admin_create_from_upload", **hidden_api)
+
+    def progress_md(sid: str | None, request: gr.Request | None = None) -> str:
+        if not sid:
+            return "No study selected."
+        p = service.progress(int(sid))
+        info = service.find_study(int(sid))
+        text = (f"**{p.name}** ({info.task}) is **{p.status}** · raters {p.raters} ({p.finished_raters} finished) · "
+                f"votes {p.votes} ({p.golden_votes} on check pairs) · test pairs with a vote "
+                f"{p.pairs_with_votes}/{p.test_pairs} (min votes per pair {p.min_votes_per_pair})")
+        base = _base_url(request)
+        ref = info.slug or str(info.id)
+        text += (f"\n\nStudy link: `{base}?study={ref}` · for Prolific: `{base}?study={ref}&PROLIFIC_PID="
+                 "{{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}`"
+                 f" · completion code: {'`' + info.completion_code + '`' if info.completion_code else 'none'}"
+                 f" · return URL: {info.redirect_url or 'none'}")
+        return text
+
+    @guarded
+    def do_refresh(sid: str | None, request: gr.Request) -> tuple[Any, str]:
+        ids = [c[1] for c in study_choices()]
+        sid = sid if sid in ids else (ids[-1] if ids else None)
+        return gr.update(choices=study_choices(), value=sid), progress_md(sid, request)
+
+    def setter(state: str) -> Callable[..., tuple[Any, str]]:
         @guarded
-        def from_path(nm: str, sched: str, n: float, g: float, path: str) -> tuple[Any, str]:
-            if not path:
-                raise StudyError("give the path of a manifest file")
-            return after_create(import_manifest(service.db, path, config, nm or None, options(sched, n, g)))
-
-        @guarded
-        def from_upload(nm: str, sched: str, n: float, g: float, csv_file: str | None,
-                        imgs: list[str] | None) -> tuple[Any, str]:
-            if not nm:
-                raise StudyError("give the study a name")
-            if not csv_file:
-                raise StudyError("upload the manifest CSV")
-            return after_create(import_upload(service.db, csv_file, list(imgs or []), config, nm,
-                                              options(sched, n, g)))
-
-        create_path.click(from_path, [password, name, scheduler, per_session, golden_every, manifest_path],
-                          [study_dd, status], api_name="admin_create_from_path")
-        create_up.click(from_upload, [password, name, scheduler, per_session, golden_every, up_csv, up_imgs],
-                        [study_dd, status], api_name="admin_create_from_upload")
-
-        def progress_md(sid: str | None) -> str:
-            if not sid:
-                return "No study selected."
-            p = service.progress(int(sid))
-            return (f"**{p.name}** is **{p.status}** · raters {p.raters} ({p.finished_raters} finished) · "
-                    f"votes {p.votes} ({p.golden_votes} golden) · test pairs with a vote "
-                    f"{p.pairs_with_votes}/{p.test_pairs} (min votes per pair {p.min_votes_per_pair})")
-
-        @guarded
-        def do_refresh(sid: str | None) -> tuple[Any, str]:
-            ids = [c[1] for c in study_choices()]
-            sid = sid if sid in ids else (ids[-1] if ids else None)
-            return gr.update(choices=study_choices(), value=sid), progress_md(sid)
-
-        def setter(state: str):  # noqa: ANN202
-            @guarded
-            def fn(sid: str | None) -> tuple[Any, str]:
-                if not sid:
-                    raise StudyError("choose a study first")
-                service.set_status(int(sid), state)
-                return gr.update(choices=study_choices(), value=sid), progress_md(sid)
-            return fn
-
-        refresh.click(do_refresh, [password, study_dd], [study_dd, status], api_name="admin_refresh")
-        password.submit(do_refresh, [password, study_dd], [study_dd, status], api_visibility="private")
-        study_dd.select(guarded(progress_md), [password, study_dd], [status], api_visibility="private")
-        open_b.click(setter("open"), [password, study_dd], [study_dd, status], api_name="admin_open")
-        close_b.click(setter("closed"), [password, study_dd], [study_dd, status], api_name="admin_close")
-
-        @guarded
-        def do_analyse(sid: str | None, excl_flagged: bool) -> tuple[Any, ...]:
+        def fn(sid: str | None, request: gr.Request) -> tuple[Any, str]:
             if not sid:
                 raise StudyError("choose a study first")
-            a = analyze(service, int(sid), exclude_flagged=excl_flagged, bootstrap_samples=config.bootstrap_samples,
-                        seed=config.seed)
-            board_rows = [[i + 1, r.item, round(r.score, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.comparisons]
-                          for i, r in enumerate(a.leaderboard())]
-            th = {r.item: r.score for r in a.leaderboard("thurstone-v")}
-            board_rows = [row + [round(th.get(row[1], float("nan")), 3)] for row in board_rows]
-            corr_rows = [[c.metric, c.level, c.n, round(c.srcc, 3), f"[{c.srcc_ci[0]:.2f}, {c.srcc_ci[1]:.2f}]",
-                          round(c.krcc, 3), round(c.plcc, 3), f"[{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}]", c.fit.kind]
-                         for c in a.correlations]
-            scr_rows = [[s.rater, s.votes, f"{s.golden_failed}/{s.golden_answered}",
-                         round(s.agreement, 3) if s.agreement == s.agreement else None, s.flagged,
-                         "; ".join(s.reasons)] for s in a.screening]
-            metrics = [f"{c.metric} ({c.level})" for c in a.correlations]
-            first = a.correlations[0] if a.correlations else None
-            folder = Path(tempfile.mkdtemp(prefix=f"study{sid}_"))
-            files = []
-            for fname, text in (("votes_pwcmp.csv", votes_pwcmp_csv(service, int(sid))), ("scores.csv", scores_csv(a)),
-                                ("correlations.csv", correlations_csv(a)), ("analysis.json", analysis_json(a))):
-                (folder / fname).write_text(text, encoding="utf-8")
-                files.append(str(folder / fname))
-            note = progress_md(sid) + f"\n\nAnalysed {a.votes_used} votes from {a.raters_used} raters; excluded " \
-                f"{a.excluded_raters or 'none'}." + ("".join(f"\n- {n}" for n in a.notes))
-            return (a, note, leaderboard(a),
-                    gr.update(value=board_rows, headers=["rank", "condition", "BT score", "CI low", "CI high",
-                                                         "comparisons", "Thurstone (JOD)"]),
-                    gr.update(value=corr_rows, headers=["metric", "level", "n", "SRCC", "SRCC 95% CI", "KRCC",
-                                                        "PLCC", "PLCC 95% CI", "fit"]),
-                    gr.update(value=scr_rows, headers=["rater", "votes", "golden failed", "agreement", "flagged",
-                                                       "reasons"]),
-                    gr.update(choices=metrics, value=metrics[0] if metrics else None),
-                    scatter(a, first.metric, first.level) if first else None, files)
+            service.set_status(int(sid), state)
+            return gr.update(choices=study_choices(), value=sid), progress_md(sid, request)
+        fn.__name__ = f"set_{state}"
+        return fn
 
-        analyse_b.click(do_analyse, [password, study_dd, exclude_flagged],
-                        [analysis_state, status, board_plot, board, corr, screening, metric_dd, scatter_plot, exports],
-                        api_name="admin_analyse")
+    refresh.click(do_refresh, [study_dd], [study_dd, status], api_name="admin_refresh", **hidden_api)
+    @guarded
+    def on_select(sid: str | None, request: gr.Request) -> str:
+        return progress_md(sid, request)
 
-        def pick_metric(a: Analysis | None, choice: str | None) -> Any:
-            if a is None or not choice:
-                return None
-            metric, _, level = choice.rpartition(" (")
-            return scatter(a, metric, level.rstrip(")"))
+    study_dd.select(on_select, [study_dd], [status], api_visibility="private")
+    open_b.click(setter("open"), [study_dd], [study_dd, status], api_name="admin_open", **hidden_api)
+    close_b.click(setter("closed"), [study_dd], [study_dd, status], api_name="admin_close", **hidden_api)
 
-        metric_dd.change(pick_metric, [analysis_state, metric_dd], [scatter_plot], api_visibility="private")
+    @guarded
+    def do_link(sid: str | None, sl: str, cc: str, url: str, request: gr.Request) -> str:
+        if not sid:
+            raise StudyError("choose a study first")
+        service.set_link(int(sid), sl, cc, url)
+        return progress_md(sid, request)
 
-        @guarded
-        def do_exclude(sid: str | None, rid: float | None, flag: bool) -> str:
-            if not sid or rid is None:
-                raise StudyError("choose a study and a rater id")
-            service.set_excluded(int(sid), int(rid), bool(flag))
-            return f"Rater {int(rid)} {'excluded' if flag else 'included'}; press Analyse again."
+    save_link.click(do_link, [study_dd, slug, code, redirect], [status], api_name="admin_set_link", **hidden_api)
 
-        excl_b.click(do_exclude, [password, study_dd, rater_id, excl], [status], api_name="admin_exclude")
+    @guarded
+    def do_analyse(sid: str | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, ...]:
+        if not sid:
+            raise StudyError("choose a study first")
+        a = analysed(int(sid), excl_flagged)
+        corr_rows = [[c.metric, c.level, c.n, round(c.srcc, 3), f"[{c.srcc_ci[0]:.2f}, {c.srcc_ci[1]:.2f}]",
+                      round(c.krcc, 3), round(c.plcc, 3), f"[{c.plcc_ci[0]:.2f}, {c.plcc_ci[1]:.2f}]", c.fit.kind]
+                     for c in a.correlations]
+        scr_rows = [[s.rater, s.votes, f"{s.golden_failed}/{s.golden_answered}",
+                     round(s.agreement, 3) if s.agreement == s.agreement else None, s.flagged,
+                     "; ".join(s.reasons)] for s in a.screening]
+        metrics = [f"{c.metric} ({c.level})" for c in a.correlations]
+        first = a.correlations[0] if a.correlations else None
+        folder = Path(tempfile.mkdtemp(prefix=f"study{sid}_"))
+        files = []
+        for fname, text in (("votes_pwcmp.csv", votes_pwcmp_csv(service, int(sid))), ("scores.csv", scores_csv(a)),
+                            ("correlations.csv", correlations_csv(a)), ("analysis.json", analysis_json(a))):
+            (folder / fname).write_text(text, encoding="utf-8")
+            files.append(str(folder / fname))
+        task_name = service.find_study(int(sid)).task
+        note = progress_md(sid, request) + f"\n\nAnalysed ({task_name} task) {a.votes_used} votes from " \
+            f"{a.raters_used} raters; excluded {a.excluded_raters or 'none'}." + "".join(f"\n- {n}" for n in a.notes)
+        return (a, note, leaderboard(a),
+                gr.update(value=leaderboard_rows(a), headers=LEADERBOARD_HEADERS),
+                gr.update(value=corr_rows, headers=["metric", "level", "n", "SRCC", "SRCC 95% CI", "KRCC",
+                                                    "PLCC", "PLCC 95% CI", "fit"]),
+                gr.update(value=scr_rows, headers=["rater", "votes", "check pairs failed", "agreement", "flagged",
+                                                   "reasons"]),
+                gr.update(choices=metrics, value=metrics[0] if metrics else None),
+                scatter(a, first.metric, first.level) if first else None, files)
+
+    def analysed(sid: int, excl_flagged: bool) -> Analysis:
+        """The analysis of the current votes (reused when no vote arrived since)."""
+        runner.ensure(sid, excl_flagged)
+        run = runner.wait(sid, excl_flagged)
+        if run.error or run.result is None:
+            raise StudyError(f"the analysis failed: {run.error or 'no result'}")
+        return run.result
+
+    def tick(sid: str | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, ...]:
+        """Every few seconds: progress, and the leaderboard of the last analysis (a new one
+        starts in the background when votes arrived). Nothing without an admin session."""
+        try:
+            auth.require(request)
+            if not sid:
+                raise StudyError("no study")
+            run = runner.ensure(int(sid), excl_flagged)
+            text = progress_md(sid, request) + "\n\n" + analysis_status(run)
+        except (StudyError, ValueError):
+            return gr.update(), gr.update(), gr.update()
+        if run.result is None:
+            return text, gr.update(), gr.update()
+        return (text, leaderboard(run.result),
+                gr.update(value=leaderboard_rows(run.result), headers=LEADERBOARD_HEADERS))
+
+    timer.tick(tick, [study_dd, exclude_flagged], [status, board_plot, board], api_visibility="private",
+               show_progress="hidden")
+
+    analyse_b.click(do_analyse, [study_dd, exclude_flagged],
+                    [analysis_state, status, board_plot, board, corr, screening, metric_dd, scatter_plot, exports],
+                    api_name="admin_analyse", **hidden_api)
+
+    def pick_metric(a: Analysis | None, choice: str | None) -> Any:
+        if a is None or not choice:
+            return None
+        metric, _, level = choice.rpartition(" (")
+        return scatter(a, metric, level.rstrip(")"))
+
+    metric_dd.change(pick_metric, [analysis_state, metric_dd], [scatter_plot], api_visibility="private")
+
+    @guarded
+    def do_compare(sid: str | None, oid: float | None, excl_flagged: bool, request: gr.Request) -> tuple[Any, str]:
+        """Where two studies (say fidelity and quality on one manifest) rank conditions differently."""
+        if not sid or oid is None:
+            raise StudyError("choose a study and give the id of the study to compare with")
+        infos = [service.find_study(int(sid)), service.find_study(int(oid))]
+        boards = [{r.item: r.score for r in analysed(i.id, excl_flagged).leaderboard("thurstone-v")} for i in infos]
+        common = [c for c in boards[0] if c in boards[1]]
+        if len(common) < 2:
+            raise StudyError("the two studies share fewer than two conditions: nothing to compare")
+        ranks = [{c: k + 1 for k, c in enumerate(sorted(common, key=lambda c: -b[c]))} for b in boards]
+        rows = [[c, round(boards[0][c], 3), ranks[0][c], round(boards[1][c], 3), ranks[1][c],
+                 ranks[1][c] - ranks[0][c]] for c in sorted(common, key=lambda c: ranks[0][c])]
+        rho = spearmanr([boards[0][c] for c in common], [boards[1][c] for c in common]).statistic
+        heads = [f"{i.id}: {i.task}" for i in infos]
+        return (gr.update(value=rows, headers=["condition", f"JOD ({heads[0]})", "rank", f"JOD ({heads[1]})",
+                                               "rank", "rank change"]),
+                f"{len(common)} conditions; SRCC between the two studies' scores {rho:.3f}. "
+                f"{sum(r[-1] != 0 for r in rows)} conditions change rank.")
+
+    compare_b.click(do_compare, [study_dd, other, exclude_flagged], [compare, status], api_name="admin_compare",
+                    **hidden_api)
+
+    @guarded
+    def do_exclude(sid: str | None, rid: float | None, flag: bool, request: gr.Request) -> str:
+        if not sid or rid is None:
+            raise StudyError("choose a study and a rater id")
+        service.set_excluded(int(sid), int(rid), bool(flag))
+        return f"Rater {int(rid)} {'excluded' if flag else 'included'}; press Analyse again."
+
+    excl_b.click(do_exclude, [study_dd, rater_id, excl], [status], api_name="admin_exclude", **hidden_api)
+
+
+def _base_url(request: Any) -> str:
+    """The app's address as the admin's browser sees it (for the study link)."""
+    headers = getattr(request, "headers", None) or {}
+    host = headers.get("x-forwarded-host") or headers.get("host") if hasattr(headers, "get") else None
+    if not host:
+        return "/"
+    proto = headers.get("x-forwarded-proto") or "http"
+    return f"{proto}://{host}/"

@@ -101,3 +101,17 @@ def race_same_votes(service: StudyService, study_id: int, db_url: str, raters: i
         p.join(timeout=120)
         assert p.exitcode == 0
     return sum(pout.get(timeout=10) for _ in procs) + sum(tout.get() for _ in workers)
+
+
+def count_votes(db_url: str) -> int:
+    """Votes in the database at ``db_url``, read through a fresh engine (closed afterwards)."""
+    from sqlalchemy import func, select
+
+    from db import Vote
+
+    db = Database(db_url, create=False)
+    try:
+        with db.read() as s:
+            return s.scalar(select(func.count(Vote.id))) or 0
+    finally:
+        db.dispose()
