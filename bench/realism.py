@@ -1,0 +1,199 @@
+"""Measurements behind codec.realism (docs/REALISM.md).
+
+    python -m bench.realism proxy --data DIR --bpp 0.01 --limit 4 --out runs/realism-proxy
+        every candidate payload the loop would consider × every detail level α, decoded
+        twice (proxy crop and full picture) and scored with DISTS; prints the Spearman rank
+        correlation of U(R) proxy vs full, per image (candidates × α) and pooled
+    python -m bench.realism speed --data DIR --bpp 0.01 --limit 3
+        encode seconds of today's encoder (realism off) and of the loop's settings at 512²
+
+The perceptual term is metrics' DISTS (bench may import metrics; codec may not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def dists_scorer():
+    """metrics' DISTS as the loop's ``perceptual`` callable."""
+    from metrics.api import compute
+
+    return lambda ref, img: float(compute(ref, img, ["dists"])["dists"])
+
+
+def spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def _images(data: Path, limit: int | None, names: list[str] | None) -> list[Path]:
+    from .run import list_images
+
+    files = list_images(data)
+    if names:
+        files = [f for f in files if f.stem in names]
+    return files[:limit] if limit else files
+
+
+def proxy(args) -> dict:
+    from codec.decode import get_decoder
+    from codec.pipeline import encode
+    from codec.realism import texture_distance
+    from codec.realism.loop import ALPHAS, decode_region
+    from codec.records import DecodedLayers
+
+    dec = get_decoder(args.decoder)
+    perceptual = dists_scorer()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / f"proxy_{args.bpp:g}.jsonl"
+    done = set()
+    if rows_path.exists():
+        for line in rows_path.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["image"], r["factor"], r["family"]))
+    with open(rows_path, "a") as f:
+        for path in _images(args.data, args.limit, args.images):
+            rgb = Image.open(path).convert("RGB")
+            enc = encode(rgb, args.bpp, decoder_hint=args.decoder)
+            layers = DecodedLayers(rgb.width, rgb.height, False, 0, [], None)
+            for rank, cand in enumerate(enc.pixel.alternatives[: args.candidates]):
+                if (path.stem, cand.factor, cand.family) in done:
+                    continue
+                row = {"image": path.stem, "bpp": args.bpp, "rank": rank, "factor": cand.factor,
+                       "family": cand.family, "bytes": len(cand.payload), "bicubic_psnr": cand.score}  # fmt: skip
+                for name, crop in (("proxy", args.crop), ("full", 1.0)):
+                    t = time.perf_counter()
+                    region = decode_region(rgb, cand.payload, dec, layers, crop, 0)
+                    row[f"{name}_decode_s"] = time.perf_counter() - t
+                    row[name] = {}
+                    for a in ALPHAS:
+                        img = _blend(region, a)
+                        row[name][str(a)] = {
+                            "psnr": _psnr(img, region.reference), "dists": perceptual(region.reference, img),
+                            "texture": texture_distance(region.reference, img), "bicubic_psnr": region.bicubic_db,
+                        }  # fmt: skip
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                print(path.stem, rank, cand.factor, cand.family, flush=True)
+    return summarize_proxy(rows_path)
+
+
+def _blend(region, alpha):
+    from codec.realism.detail import apply_detail
+
+    return apply_detail(region.decoded, region.bicubic, alpha)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    from codec.realism.score import psnr
+
+    return psnr(np.asarray(a), np.asarray(b))
+
+
+def summarize_proxy(rows_path: Path, realisms=(0.0, 0.5, 1.0)) -> dict:
+    """Spearman of U(R), proxy vs full: over candidates × α within each image (median over
+    images), over candidates alone at the prior α, and pooled over everything."""
+    from codec.realism.loop import prior_alpha
+    from codec.realism.score import utility
+
+    rows = [json.loads(x) for x in Path(rows_path).read_text().splitlines()]
+    by_image: dict[str, list] = {}
+    for r in rows:
+        by_image.setdefault(r["image"], []).append(r)
+    result = {"images": len(by_image), "rows": len(rows), "R": {}}
+    for R in realisms:
+        def u(m):
+            return utility(R, m["psnr"], m["dists"], m["bicubic_psnr"]).utility
+
+        per_image, per_image_cand, pooled_p, pooled_f = [], [], [], []
+        for rs in by_image.values():
+            p = [u(r["proxy"][a]) for r in rs for a in r["proxy"]]
+            fu = [u(r["full"][a]) for r in rs for a in r["full"]]
+            if len(p) > 2:
+                per_image.append(spearman(p, fu))
+            a0 = str(prior_alpha(R))
+            if len(rs) > 2:
+                per_image_cand.append(spearman([u(r["proxy"][a0]) for r in rs], [u(r["full"][a0]) for r in rs]))
+            # pooled: relative to each image's own mean (images differ in difficulty)
+            pooled_p += list(np.array(p) - np.mean(p))
+            pooled_f += list(np.array(fu) - np.mean(fu))
+        # the top choice: does the proxy's best (candidate, α) give the full decode's best?
+        regret = []
+        for rs in by_image.values():
+            pairs = [(u(r["proxy"][a]), u(r["full"][a])) for r in rs for a in r["full"]]
+            best_full = max(f for _, f in pairs)
+            regret.append(best_full - max(pairs)[1])
+        result["R"][f"{R:g}"] = {
+            "spearman_candidates_x_alpha_median": float(np.median(per_image)) if per_image else None,
+            "spearman_candidates_at_prior_alpha_median": float(np.median(per_image_cand)) if per_image_cand else None,
+            "spearman_pooled": spearman(pooled_p, pooled_f) if len(pooled_p) > 2 else None,
+            "regret_mean": float(np.mean(regret)),
+        }
+    full = [m for r in rows for m in r["full"].values()]
+    if full and "texture" in full[0]:  # the codec's built-in stand-in against DISTS, full decodes
+        result["texture_vs_dists_spearman"] = spearman([m["texture"] for m in full], [m["dists"] for m in full])
+    return result
+
+
+def speed(args) -> list[dict]:
+    """Encode seconds at 512² (each source resized), realism off vs the loop's settings."""
+    from codec.decode import get_decoder
+    from codec.pipeline import encode
+    from codec.realism import LoopConfig
+
+    dec = get_decoder(args.decoder)
+    perceptual = dists_scorer() if args.perceptual == "dists" else None
+    settings = [("off", None)] + [
+        (f"R={R:g} N={n} crop={c:g}", LoopConfig(realism=R, candidates=n, crop=c))
+        for R in args.realism for n, c in ((1, 0.5), (3, 0.5), (3, 1.0))
+    ]
+    rows = []
+    for path in _images(args.data, args.limit, args.images):
+        rgb = Image.open(path).convert("RGB").resize((512, 512), Image.Resampling.BICUBIC)
+        for name, cfg in settings:
+            t = time.perf_counter()
+            encode(rgb, args.bpp, decoder_hint=args.decoder, realism=cfg, perceptual=perceptual, loop_decoder=dec)
+            rows.append({"image": path.stem, "setting": name, "encode_s": time.perf_counter() - t})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.realism", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("proxy", "speed"):
+        p = sub.add_parser(name)
+        p.add_argument("--data", type=Path, required=True)
+        p.add_argument("--bpp", type=float, default=0.01)
+        p.add_argument("--limit", type=int, default=None)
+        p.add_argument("--images", type=lambda s: s.split(","), default=None, help="image stems, comma-separated")
+        p.add_argument("--decoder", default="restore")
+    sub.choices["proxy"].add_argument("--out", type=Path, required=True)
+    sub.choices["proxy"].add_argument("--candidates", type=int, default=4)
+    sub.choices["proxy"].add_argument("--crop", type=float, default=0.5)
+    sub.choices["proxy"].add_argument("--summary-only", action="store_true")
+    sub.choices["speed"].add_argument("--realism", type=lambda s: [float(x) for x in s.split(",")], default=[0.5])
+    sub.choices["speed"].add_argument("--perceptual", choices=("dists", "builtin"), default="dists")
+    args = ap.parse_args(argv)
+    if args.cmd == "proxy":
+        if args.summary_only:
+            print(json.dumps(summarize_proxy(args.out / f"proxy_{args.bpp:g}.jsonl"), indent=1))
+        else:
+            print(json.dumps(proxy(args), indent=1))
+    else:
+        speed(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
