@@ -87,3 +87,14 @@ def test_bench_rejects_bad_realism(tmp_path, value, capsys):
     with pytest.raises(SystemExit) as e:
         bench_main(["run", "--data", str(tmp_path), "--bpp", "0.1", "--out", str(tmp_path / "o"), "--realism", value])
     assert e.value.code == 2 and "realism" in capsys.readouterr().err
+
+
+def test_demo_slider_value_reaches_the_encoder():
+    from demo import session
+
+    img = kodak_crop(7, (128, 96))
+    enc = session.encode(img, 0.1, None, None, "restore", realism=0.0)
+    assert enc.result.loop is not None and enc.result.loop.realism == 0.0
+    assert bs.unpack(enc.result.data).section(bs.SectionType.REALISM) is not None
+    assert session.encode(img, 0.1, None, None, "restore").result.loop is None
+    assert callable(session._realism_options(0.5)["perceptual"])
