@@ -106,6 +106,15 @@ class ProxyDecode:
     bicubic: Image.Image  # the pixel layer's bicubic upsampling of the region
     bicubic_db: float
 
+    def mse_alpha(self) -> float:
+        """The α of least squared error (closed form: the projection of O − B on D − B),
+        within [0, 1.5]: the most faithful detail level, free to compute."""
+        b = np.asarray(self.bicubic, np.float64)
+        d = np.asarray(self.decoded, np.float64) - b
+        o = np.asarray(self.reference, np.float64) - b
+        dd = float((d * d).sum())
+        return 0.0 if dd == 0 else min(1.5, max(0.0, float((d * o).sum()) / dd))
+
     def score(self, realism: float, alpha: float, perceptual: Perceptual | None) -> Score:
         img = apply_detail(self.decoded, self.bicubic, alpha)
         perc = (perceptual or texture_distance)(self.reference, img) if realism > 0 else None
@@ -144,11 +153,15 @@ def choose(
     r = config.realism
     cache = {} if cache is None else cache
     counter = [0]
+    fingerprint = _fingerprint(rgb)
     pool = (pixel.alternatives or [pixel])[: config.candidates]
     tried: list[dict[str, Any]] = []
 
+    def _key(cand: PixelChoice, seed: int) -> tuple:
+        return (id(decoder), cand.payload, seed, config.crop, fingerprint)
+
     def score(cand: PixelChoice, seed: int, alpha: float) -> Score:
-        key = (id(decoder), cand.payload, seed, config.crop, _fingerprint(rgb))
+        key = _key(cand, seed)
         if key not in cache:
             cache[key] = decode_region(rgb, cand.payload, decoder, layers, config.crop, seed)
             counter[0] += 1
@@ -160,8 +173,9 @@ def choose(
     seed0 = layers.seed
     a0 = quantize(prior_alpha(r))
     best = max(pool, key=lambda c: score(c, seed0, a0).utility)
-    alpha, best_score = max(((quantize(a), score(best, seed0, quantize(a))) for a in config.alphas),
-                            key=lambda t: t[1].utility)  # fmt: skip
+    # The grid, plus the least-squares level (what R = 0 wants, finer than the grid).
+    levels = dict.fromkeys(quantize(a) for a in (*config.alphas, cache[_key(best, seed0)].mse_alpha()))
+    alpha, best_score = max(((a, score(best, seed0, a)) for a in levels), key=lambda t: t[1].utility)
     seed = seed0
     if config.seeds > 1 and is_stochastic(decoder):
         seed, best_score = max(((s, score(best, s, alpha)) for s in seed_candidates(seed0, config.seeds)),
