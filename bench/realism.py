@@ -47,7 +47,7 @@ def proxy(args) -> dict:
     from codec.decode import get_decoder
     from codec.pipeline import encode
     from codec.realism import texture_distance
-    from codec.realism.loop import ALPHAS, decode_region
+    from codec.realism.loop import decode_region
     from codec.records import DecodedLayers
 
     dec = get_decoder(args.decoder)
@@ -70,12 +70,12 @@ def proxy(args) -> dict:
                     continue
                 row = {"image": path.stem, "bpp": args.bpp, "rank": rank, "factor": cand.factor,
                        "family": cand.family, "bytes": len(cand.payload), "bicubic_psnr": cand.score}  # fmt: skip
-                for name, crop in (("proxy", args.crop), ("full", 1.0)):
+                for name, crop in [*((f"proxy{c:g}", c) for c in args.crop), ("full", 1.0)]:
                     t = time.perf_counter()
                     region = decode_region(rgb, cand.payload, dec, layers, crop, 0)
                     row[f"{name}_decode_s"] = time.perf_counter() - t
                     row[name] = {}
-                    for a in ALPHAS:
+                    for a in args.alphas:
                         img = _blend(region, a)
                         row[name][str(a)] = {
                             "psnr": _psnr(img, region.reference), "dists": perceptual(region.reference, img),
@@ -100,8 +100,10 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
 
 
 def summarize_proxy(rows_path: Path, realisms=(0.0, 0.5, 1.0)) -> dict:
-    """Spearman of U(R), proxy vs full: over candidates × α within each image (median over
-    images), over candidates alone at the prior α, and pooled over everything."""
+    """Per proxy crop and R: Spearman of U(R), proxy vs full, over candidates × α within each
+    image (median over images); over candidates alone at the α nearest the prior; pooled
+    over everything (each image's mean removed); and the regret: how much full-decode U
+    the proxy's top pick loses against the full decode's own best (dB-equivalent)."""
     from codec.realism.loop import prior_alpha
     from codec.realism.score import utility
 
@@ -109,65 +111,81 @@ def summarize_proxy(rows_path: Path, realisms=(0.0, 0.5, 1.0)) -> dict:
     by_image: dict[str, list] = {}
     for r in rows:
         by_image.setdefault(r["image"], []).append(r)
-    result = {"images": len(by_image), "rows": len(rows), "R": {}}
-    for R in realisms:
-        def u(m):
-            return utility(R, m["psnr"], m["dists"], m["bicubic_psnr"]).utility
+    proxies = sorted(k for k in rows[0] if k.startswith("proxy") and not k.endswith("_s")) if rows else []
+    result: dict = {"images": sorted(by_image), "rows": len(rows), "proxies": {}}
+    for px in proxies:
+        out = result["proxies"][px] = {"decode_s_median": float(np.median([r[f"{px}_decode_s"] for r in rows])),
+                                       "full_decode_s_median": float(np.median([r["full_decode_s"] for r in rows]))}  # fmt: skip
+        for R in realisms:
+            def u(m, R=R):
+                return utility(R, m["psnr"], m["dists"] if R > 0 else None, m["bicubic_psnr"]).utility
 
-        per_image, per_image_cand, pooled_p, pooled_f = [], [], [], []
-        for rs in by_image.values():
-            p = [u(r["proxy"][a]) for r in rs for a in r["proxy"]]
-            fu = [u(r["full"][a]) for r in rs for a in r["full"]]
-            if len(p) > 2:
-                per_image.append(spearman(p, fu))
-            a0 = str(prior_alpha(R))
-            if len(rs) > 2:
-                per_image_cand.append(spearman([u(r["proxy"][a0]) for r in rs], [u(r["full"][a0]) for r in rs]))
-            # pooled: relative to each image's own mean (images differ in difficulty)
-            pooled_p += list(np.array(p) - np.mean(p))
-            pooled_f += list(np.array(fu) - np.mean(fu))
-        # the top choice: does the proxy's best (candidate, α) give the full decode's best?
-        regret = []
-        for rs in by_image.values():
-            pairs = [(u(r["proxy"][a]), u(r["full"][a])) for r in rs for a in r["full"]]
-            best_full = max(f for _, f in pairs)
-            regret.append(best_full - max(pairs)[1])
-        result["R"][f"{R:g}"] = {
-            "spearman_candidates_x_alpha_median": float(np.median(per_image)) if per_image else None,
-            "spearman_candidates_at_prior_alpha_median": float(np.median(per_image_cand)) if per_image_cand else None,
-            "spearman_pooled": spearman(pooled_p, pooled_f) if len(pooled_p) > 2 else None,
-            "regret_mean": float(np.mean(regret)),
-        }
+            per_image, per_cand, pooled_p, pooled_f, regret = [], [], [], [], []
+            for rs in by_image.values():
+                alphas = list(rs[0]["full"])
+                p = [u(r[px][a]) for r in rs for a in alphas]
+                fu = [u(r["full"][a]) for r in rs for a in alphas]
+                if len(p) > 2:
+                    per_image.append(spearman(p, fu))
+                a0 = min(alphas, key=lambda a: abs(float(a) - prior_alpha(R)))
+                if len(rs) > 2:
+                    per_cand.append(spearman([u(r[px][a0]) for r in rs], [u(r["full"][a0]) for r in rs]))
+                pooled_p += list(np.array(p) - np.mean(p))
+                pooled_f += list(np.array(fu) - np.mean(fu))
+                regret.append(max(fu) - fu[int(np.argmax(p))])
+            out[f"R={R:g}"] = {
+                "spearman_candidates_x_alpha_median": float(np.median(per_image)) if per_image else None,
+                "spearman_candidates_at_prior_alpha_median": float(np.median(per_cand)) if per_cand else None,
+                "spearman_pooled": spearman(pooled_p, pooled_f) if len(pooled_p) > 2 else None,
+                "regret_mean": float(np.mean(regret)),
+            }
     full = [m for r in rows for m in r["full"].values()]
-    if full and "texture" in full[0]:  # the codec's built-in stand-in against DISTS, full decodes
-        result["texture_vs_dists_spearman"] = spearman([m["texture"] for m in full], [m["dists"] for m in full])
+    if full and "texture" in full[0]:  # the codec's built-in stand-in against DISTS (within images)
+        per = []
+        for rs in by_image.values():
+            ms = [m for r in rs for m in r["full"].values()]
+            per.append(spearman([m["texture"] for m in ms], [m["dists"] for m in ms]))
+        result["texture_vs_dists_spearman_median"] = float(np.median(per))
     return result
 
 
 def speed(args) -> list[dict]:
-    """Encode seconds at 512² (each source resized), realism off vs the loop's settings."""
+    """Encode seconds at 512² (each source resized) and what they buy: realism off vs the
+    loop at several settings, each file decoded in full and measured (PSNR, DISTS)."""
     from codec.decode import get_decoder
-    from codec.pipeline import encode
+    from codec.pipeline import decode, encode
     from codec.realism import LoopConfig
+    from metrics.api import compute
 
     dec = get_decoder(args.decoder)
+    dec.load() if hasattr(dec, "load") else None
     perceptual = dists_scorer() if args.perceptual == "dists" else None
     settings = [("off", None)] + [
         (f"R={R:g} N={n} crop={c:g}", LoopConfig(realism=R, candidates=n, crop=c))
-        for R in args.realism for n, c in ((1, 0.5), (3, 0.5), (3, 1.0))
+        for R in args.realism for n, c in args.settings
     ]
     rows = []
     for path in _images(args.data, args.limit, args.images):
         rgb = Image.open(path).convert("RGB").resize((512, 512), Image.Resampling.BICUBIC)
         for name, cfg in settings:
             t = time.perf_counter()
-            encode(rgb, args.bpp, decoder_hint=args.decoder, realism=cfg, perceptual=perceptual, loop_decoder=dec)
-            rows.append({"image": path.stem, "setting": name, "encode_s": time.perf_counter() - t})
+            enc = encode(rgb, args.bpp, decoder_hint=args.decoder, realism=cfg, perceptual=perceptual, loop_decoder=dec)
+            enc_s = time.perf_counter() - t
+            img = decode(enc.data, decoder=dec).image
+            m = compute(rgb, img, ["psnr", "dists"])
+            rows.append({"image": path.stem, "setting": name, "encode_s": round(enc_s, 2),
+                         "loop_decodes": enc.loop.decodes if enc.loop else 0, **m})  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
 def main(argv=None) -> int:
+    from codec.realism.loop import ALPHAS
+
     ap = argparse.ArgumentParser(prog="python -m bench.realism", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -180,10 +198,14 @@ def main(argv=None) -> int:
         p.add_argument("--decoder", default="restore")
     sub.choices["proxy"].add_argument("--out", type=Path, required=True)
     sub.choices["proxy"].add_argument("--candidates", type=int, default=4)
-    sub.choices["proxy"].add_argument("--crop", type=float, default=0.5)
+    sub.choices["proxy"].add_argument("--crop", type=_floats, default=[0.3, 0.5], help="proxy crops (side fractions)")
+    sub.choices["proxy"].add_argument("--alphas", type=_floats, default=list(ALPHAS), help="detail levels scored")
     sub.choices["proxy"].add_argument("--summary-only", action="store_true")
     sub.choices["speed"].add_argument("--realism", type=lambda s: [float(x) for x in s.split(",")], default=[0.5])
     sub.choices["speed"].add_argument("--perceptual", choices=("dists", "builtin"), default="dists")
+    sub.choices["speed"].add_argument(
+        "--settings", type=lambda s: [(int(n), float(c)) for n, c in (x.split(":") for x in s.split(","))],
+        default=[(1, 0.3), (3, 0.3), (3, 0.5), (3, 1.0)], help="candidates:crop pairs, e.g. 1:0.3,3:0.5")
     args = ap.parse_args(argv)
     if args.cmd == "proxy":
         if args.summary_only:

@@ -44,7 +44,7 @@ class LoopConfig:
 
     realism: float = DEFAULT_REALISM
     candidates: int = 3  # payloads (best bicubic PSNR first) decoded by the proxy
-    crop: float = 0.5  # proxy: centre crop, this fraction of each side (1.0: the full decode)
+    crop: float = 0.3  # proxy: centre crop, this fraction of each side (1.0: the full decode)
     alphas: tuple[float, ...] = ALPHAS
     seeds: int = 1  # K: seeds tried when the decoder is stochastic (1: the file's seed only)
 
@@ -173,14 +173,38 @@ def choose(
     seed0 = layers.seed
     a0 = quantize(prior_alpha(r))
     best = max(pool, key=lambda c: score(c, seed0, a0).utility)
-    # The grid, plus the least-squares level (what R = 0 wants, finer than the grid).
-    levels = dict.fromkeys(quantize(a) for a in (*config.alphas, cache[_key(best, seed0)].mse_alpha()))
-    alpha, best_score = max(((a, score(best, seed0, a)) for a in levels), key=lambda t: t[1].utility)
+    # The grid, plus the least-squares level (what R = 0 wants, finer than the grid). At
+    # R = 0 a level costs a PSNR (all are scored); otherwise each costs a perceptual score,
+    # so climb from the prior level to the better neighbour while the score improves
+    # (U is close to unimodal in α: measured, docs/REALISM.md).
+    levels = sorted(dict.fromkeys(quantize(a) for a in (*config.alphas, cache[_key(best, seed0)].mse_alpha())))
+    if r == 0:
+        alpha, best_score = max(((a, score(best, seed0, a)) for a in levels), key=lambda t: t[1].utility)
+    else:
+        alpha, best_score = _climb(levels, a0, lambda a: score(best, seed0, a))
     seed = seed0
     if config.seeds > 1 and is_stochastic(decoder):
         seed, best_score = max(((s, score(best, s, alpha)) for s in seed_candidates(seed0, config.seeds)),
                                key=lambda t: t[1].utility)  # fmt: skip
     return LoopChoice(best, alpha, seed, best_score, r, tried, counter[0], time.perf_counter() - t0)
+
+
+def _climb(levels: list[float], start: float, f) -> tuple[float, Score]:
+    """Hill-climb over sorted ``levels`` from ``start``: the local best and its score."""
+    memo: dict[int, Score] = {}
+
+    def at(i: int) -> Score:
+        if i not in memo:
+            memo[i] = f(levels[i])
+        return memo[i]
+
+    i = min(range(len(levels)), key=lambda j: abs(levels[j] - start))
+    while True:
+        nbrs = [j for j in (i - 1, i + 1) if 0 <= j < len(levels)]
+        j = max(nbrs, key=lambda k: at(k).utility, default=i)
+        if at(j).utility <= at(i).utility:
+            return levels[i], at(i)
+        i = j
 
 
 def _fingerprint(rgb: Image.Image) -> int:
