@@ -114,21 +114,28 @@ def _realism(text: str) -> float | str:
 
 
 def _loop_config(args):
-    """--realism/--seeds as the encoder's LoopConfig (None: off). CPU: one seed by default
-    (each seed is a decode, minutes with diffusion on a CPU); CUDA: 4 (docs/REALISM.md)."""
+    """--realism/--seeds as the encoder's LoopConfig (None: off). A diffusion or upscale
+    file on a CPU: off unless asked for (each proxy decode is a diffusion run); with CUDA,
+    4 seeds by default (docs/REALISM.md)."""
     from .realism import DEFAULT_REALISM, LoopConfig
 
     if args.realism == "off":
         if args.seeds not in (None, 1):
             raise CodecError("--seeds needs the decoder in the loop: drop --realism off")
         return None
-    seeds = args.seeds
-    if seeds is None:
-        seeds = 1
-        if args.decoder in ("diffusion", "upscale"):
-            import torch
+    from .pipeline import resolve_decoder_hint
 
-            seeds = 4 if torch.cuda.is_available() else 1
+    seeds = args.seeds
+    generative = resolve_decoder_hint(args.decoder) in ("diffusion", "upscale")
+    cuda = False
+    if generative:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    if generative and not cuda and args.realism is None and seeds in (None, 1):
+        return None  # by default off: on a CPU each proxy decode is a diffusion run (minutes)
+    if seeds is None:
+        seeds = 4 if cuda else 1
     try:
         return LoopConfig(realism=DEFAULT_REALISM if args.realism is None else args.realism, seeds=seeds)
     except ValueError as e:

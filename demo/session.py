@@ -153,7 +153,7 @@ def encode(
         max_pixels=DEMO_MAX_PIXELS,
         progress=progress,
         made_by=made_by,
-        **_realism_options(realism),
+        **_realism_options(realism, hint),
     )
     return Encoded(
         result,
@@ -164,9 +164,10 @@ def encode(
     )
 
 
-def _realism_options(realism: float | None) -> dict[str, Any]:
-    """The encoder's decoder-in-the-loop options for the demo's slider (docs/REALISM.md)."""
-    if realism is None:
+def _realism_options(realism: float | None, hint: str = "restore") -> dict[str, Any]:
+    """The encoder's decoder-in-the-loop options for the demo's slider (docs/REALISM.md);
+    none for diffusion without CUDA (each candidate would be a diffusion run on the CPU)."""
+    if realism is None or (hint == "diffusion" and not _cuda()):
         return {}
     options: dict[str, Any] = {"realism": float(realism)}
     if realism > 0:
@@ -174,6 +175,12 @@ def _realism_options(realism: float | None) -> dict[str, Any]:
 
         options["perceptual"] = lambda ref, img: float(compute(ref, img, ["dists"])["dists"])
     return options
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # ----------------------------------------------------------------------------- decode
