@@ -229,24 +229,23 @@ def test_seed_search_with_tiny_random_weight_diffusion(image):
     from codec.decode.sd_pipeline import MapGuidedControlNetPipeline
     from codec.decode.tiny import tiny_components
 
-    def tiny():
-        return DiffusionDecoder(MapGuidedControlNetPipeline(**tiny_components()), DiffusionConfig(steps=2),
-                                models=("tiny-random-weights",))  # fmt: skip
+    dec = DiffusionDecoder(MapGuidedControlNetPipeline(**tiny_components()), DiffusionConfig(steps=2),
+                           models=("tiny-random-weights",))  # fmt: skip
 
     small = image.resize((96, 64))
     cache: dict = {}
     cfg = LoopConfig(realism=0.5, crop=1.0, seeds=3, candidates=1)
-    enc = pipeline.encode(small, 0.3, decoder_hint="diffusion", realism=cfg, loop_decoder=tiny(), loop_cache=cache,
+    enc = pipeline.encode(small, 0.3, decoder_hint="diffusion", realism=cfg, loop_decoder=dec, loop_cache=cache,
                           perceptual=texture_distance)  # fmt: skip
     assert {t["seed"] for t in enc.loop.tried} == {0, 1, 2}
     pictures = {k[2]: np.asarray(v.decoded) for k, v in cache.items()}
     assert not np.array_equal(pictures[0], pictures[1])  # the seed matters to this decoder
     fixed = [pipeline.encode(small, 0.3, decoder_hint="diffusion", seed=s,
-                             realism=LoopConfig(realism=0.5, crop=1.0, candidates=1), loop_decoder=tiny(),
+                             realism=LoopConfig(realism=0.5, crop=1.0, candidates=1), loop_decoder=dec,
                              perceptual=texture_distance) for s in (0, 2)]  # fmt: skip
     assert len(enc.data) == len(fixed[0].data) == len(fixed[1].data)
     assert bs.unpack(enc.data).seed == enc.loop.seed
-    out = pipeline.decode(enc.data, decoder=tiny())
+    out = pipeline.decode(enc.data, decoder=dec)
     assert out.metadata["seed"] == enc.loop.seed
     expect = apply_detail(Image.fromarray(pictures[enc.loop.seed]), pipeline.read_layers(enc.data).lowres, enc.loop.alpha)
     assert np.array_equal(np.asarray(out.image), np.asarray(expect))
