@@ -5,7 +5,10 @@
         twice (proxy crop and full picture) and scored with DISTS; prints the Spearman rank
         correlation of U(R) proxy vs full, per image (candidates × α) and pooled
     python -m bench.realism speed --data DIR --bpp 0.01 --limit 3
-        encode seconds of today's encoder (realism off) and of the loop's settings at 512²
+        encode seconds of today's encoder (realism off) and of the loop's settings at 512²,
+        and what each buys (full decode: PSNR, DISTS)
+    python -m bench.realism table RUN_DIR [--common]
+        the issue's table from a `bench run --realism` folder (+ BD-rate on PSNR vs WebP)
 
 The perceptual term is metrics' DISTS (bench may import metrics; codec may not).
 """
@@ -179,6 +182,61 @@ def speed(args) -> list[dict]:
     return rows
 
 
+def table(args) -> str:
+    """Markdown table of a `bench run --realism` folder: per condition and target, the mean
+    of each metric and of encode/decode seconds over the images that finished; how many
+    images lose more than 1 dB against their own file's bicubic decode; BD-rate on PSNR of
+    each MISC condition against WebP (mean real bpp, mean PSNR per target)."""
+    from codec.pipeline import read_layers
+    from codec.realism.score import psnr
+
+    from .bdrate import bd_rate
+
+    out = Path(args.run)
+    rows = [json.loads(p.read_text()) for p in sorted((out / "items").glob("*/*/*.json"))]
+    rows = [r for r in rows if r.get("status") == "ok"]
+    if args.common:  # only images every condition of a target finished (paired comparison)
+        have: dict = {}
+        for r in rows:
+            have.setdefault(r["target_bpp"], {}).setdefault(r["image"], set()).add(r["codec"])
+        conds = {b: set().union(*v.values()) for b, v in have.items()}
+        rows = [r for r in rows if have[r["target_bpp"]][r["image"]] == conds[r["target_bpp"]]]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["codec"], r["target_bpp"]), []).append(r)
+    names = [n for n in ("psnr", "ms_ssim", "lpips_alex", "dists", "niqe") if all(n in r["metrics"] for r in rows)]
+    lines = ["| codec | bpp | n | real bpp | " + " | ".join(names) + " | encode s | decode s | >1 dB below own bicubic |",
+             "|" + "---|" * (len(names) + 7)]  # fmt: skip
+    curves: dict = {}
+    for (codec, bpp), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        mean = {n: float(np.mean([r["metrics"][n] for r in rs])) for n in names}
+        below = ""
+        if codec.startswith("misc"):
+            count = 0
+            for r in rs:
+                src = Image.open(r["source_path"]).convert("RGB")
+                low = read_layers((out / r["bits"]).read_bytes()).lowres
+                bic = psnr(np.asarray(low.resize(src.size, Image.Resampling.BICUBIC)), np.asarray(src))
+                count += r["metrics"]["psnr"] < bic - 1.0
+            below = f"{count}/{len(rs)}"
+        bpp_mean = float(np.mean([r["real_bpp"] for r in rs]))
+        curves.setdefault(codec, []).append((bpp_mean, mean["psnr"], len(rs)))
+        lines.append(
+            f"| {codec} | {bpp:g} | {len(rs)} | {bpp_mean:.4f} | "
+            + " | ".join(f"{mean[n]:.3f}" if n != "psnr" else f"{mean[n]:.2f}" for n in names)
+            + f" | {np.mean([r['encode_s'] for r in rs]):.1f} | {np.mean([r['decode_s'] for r in rs]):.1f} | {below} |"
+        )
+    if "webp" in curves:
+        w = sorted(curves["webp"])
+        lines += ["", "| codec | BD-rate on PSNR vs WebP (%) | targets |", "|---|---|---|"]
+        for codec, pts in sorted(curves.items()):
+            if codec.startswith("misc") and len(pts) >= 2:
+                pts = sorted(pts)
+                bd = bd_rate([p[0] for p in w], [p[1] for p in w], [p[0] for p in pts], [p[1] for p in pts])
+                lines.append(f"| {codec} | {'no overlap' if bd is None else f'{bd:+.1f}'} | {len(pts)} |")
+    return "\n".join(lines)
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -189,6 +247,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.realism", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("table", help="markdown table of a bench run --realism folder")
+    t.add_argument("run", type=Path)
+    t.add_argument("--common", action="store_true", help="only images every condition of a target finished")
     for name in ("proxy", "speed"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, required=True)
@@ -207,7 +268,9 @@ def main(argv=None) -> int:
         "--settings", type=lambda s: [(int(n), float(c)) for n, c in (x.split(":") for x in s.split(","))],
         default=[(1, 0.3), (3, 0.3), (3, 0.5), (3, 1.0)], help="candidates:crop pairs, e.g. 1:0.3,3:0.5")
     args = ap.parse_args(argv)
-    if args.cmd == "proxy":
+    if args.cmd == "table":
+        print(table(args))
+    elif args.cmd == "proxy":
         if args.summary_only:
             print(json.dumps(summarize_proxy(args.out / f"proxy_{args.bpp:g}.jsonl"), indent=1))
         else:

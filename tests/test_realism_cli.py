@@ -57,7 +57,7 @@ def test_bad_realism_is_one_line_and_exit_2(photo, tmp_path, value):
     assert not (tmp_path / "c.misc").exists()
 
 
-def test_bench_run_makes_one_condition_per_realism_value(photo, tmp_path):
+def test_bench_run_makes_one_condition_per_realism_value(photo, tmp_path, capsys):
     data = photo.parent
     out = tmp_path / "run"
     rc = bench_main(["run", "--data", str(data), "--bpp", "0.1", "--codecs", "misc,webp", "--out", str(out),
@@ -71,6 +71,11 @@ def test_bench_run_makes_one_condition_per_realism_value(photo, tmp_path):
     assert r0.section(bs.SectionType.REALISM) is not None and today.section(bs.SectionType.REALISM) is None
     manifest = json.loads((out / "manifest.json").read_text())
     assert {c["codec"] for c in manifest["conditions"]} == {"misc", "misc-r0", "webp"}
+    from bench.realism import main as realism_main
+
+    assert realism_main(["table", str(out), "--common"]) == 0
+    text = capsys.readouterr().out
+    assert "| misc-r0 | 0.1 | 1 |" in text and "| webp | 0.1 | 1 |" in text and "/1 |" in text
 
 
 def test_realism_conditions_inject_a_perceptual_scorer_only_when_needed(tmp_path):
