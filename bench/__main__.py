@@ -15,6 +15,24 @@ def _codecs(text: str) -> list[str]:
     return names
 
 
+def _realism(text: str) -> list[float | None]:
+    values: list[float | None] = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        if part == "off":
+            values.append(None)
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"realism values are numbers from 0 to 1 or 'off', not {part!r}") from None
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError(f"realism must be from 0 to 1, got {part}")
+        values.append(v)
+    if not values:
+        raise argparse.ArgumentTypeError("no realism value given")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -28,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
     r.add_argument("--metrics", type=lambda s: [m.strip() for m in s.split(",") if m.strip()], default=None,
                    help="comma-separated metric names (default: every available one)")  # fmt: skip
+    r.add_argument("--realism", type=_realism, default=None,
+                   help="MISC's fidelity-realism knob, comma-separated values in [0, 1] (or 'off' for "
+                        "today's encoder): one condition per value, named misc-r<R> ('off': misc)")  # fmt: skip
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--source-kind", choices=("auto", "natural", "aigi"), default="auto",
                    help="tag the sources natural or aigi (auto: from each file's generation metadata)")  # fmt: skip
@@ -46,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = RunConfig(
             data=args.data, out=args.out, bpps=list(args.bpp), codecs=args.codecs,
             decoder=args.decoder, limit=args.limit, metrics=args.metrics, source_kind=args.source_kind,
+            realism=args.realism,
         )  # fmt: skip
         try:
             summary = run(cfg, progress=not args.quiet)

@@ -49,6 +49,9 @@ class RunConfig:
     metrics: list[str] | None = None  # None: every available metric
     misc_options: dict[str, Any] = field(default_factory=dict)
     source_kind: str = "auto"  # "auto": each source's own metadata says natural or aigi
+    # MISC's fidelity ↔ realism knob: one condition per value, codec "misc-r<R>"; None in the
+    # list is today's encoder (realism off, codec "misc"). None: only "misc", realism off.
+    realism: list[float | None] | None = None
 
 
 def bpp_dir(bpp: float) -> str:
@@ -168,6 +171,8 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     codec_status = {c: adapters.unavailable(c) for c in cfg.codecs}
     runnable = [c for c in cfg.codecs if codec_status[c] is None]
     ads = {c: adapters.make(c, cfg.decoder, cfg.misc_options) for c in runnable}
+    if cfg.realism is not None and "misc" in ads:
+        runnable, ads = realism_conditions(runnable, ads, cfg)
     errors: list[dict[str, Any]] = []
 
     kinds = {img: source_info(img, cfg.source_kind) for img in images}
@@ -237,6 +242,37 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
                     f"{summary['finished_at']} {e['image']} {e['codec']}@{e['target_bpp']:g}\n{e['traceback']}\n"
                 )
     return summary
+
+
+def realism_condition_name(realism: float | None) -> str:
+    return "misc" if realism is None else f"misc-r{realism:g}"
+
+
+def realism_conditions(
+    runnable: list[str], ads: dict[str, Any], cfg: RunConfig
+) -> tuple[list[str], dict[str, Any]]:
+    """MISC replaced by one condition per realism value (codec.realism), in the order given.
+    The loop's perceptual term is metrics' DISTS (bench may import metrics; codec may not)."""
+    from codec.realism import check_realism
+
+    from .realism import dists_scorer
+
+    values = list(dict.fromkeys(cfg.realism or []))
+    perceptual = dists_scorer() if any(v not in (None, 0) for v in values) else None
+    out_names, out_ads = [], {}
+    for c in runnable:
+        if c != "misc":
+            out_names.append(c)
+            out_ads[c] = ads[c]
+            continue
+        for v in values:
+            name = realism_condition_name(v)
+            options = dict(cfg.misc_options)
+            if v is not None:
+                options.update(realism=check_realism(v), perceptual=perceptual)
+            out_names.append(name)
+            out_ads[name] = adapters.MiscAdapter(decoder=cfg.decoder, options=options, name=name)
+    return out_names, out_ads
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -54,9 +54,12 @@ class SectionType(IntEnum):
     TEXT = 2  # entropy-coded description (items, details, paragraph)
     MAPS = 3  # entropy-coded binary item grids
     RECIPE = 4  # an AI image's generation settings (codec.aigi.section)
+    REALISM = 33  # ancillary: the detail level the encoder chose (codec.realism.detail)
 
 
 ANCILLARY_BASE = 32
+# Ancillary sections (older readers skip them): 33 REALISM, the decoder's detail level
+# chosen by the encoder (codec.realism.detail).
 
 
 # Models a decoder may need, by compact id. Id 0 is an escape: a UTF-8 name follows, for

@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--seed", type=int, default=None)
     e.add_argument(
+        "--realism", type=_realism, default=None,
+        help="0 (faithful) .. 1 (realistic), or off: the decoder decodes the most promising pixel "
+        "payloads and the file keeps the best under this balance (docs/REALISM.md; default "
+        f"{_default_realism():g}; no effect with --decoder bicubic)",
+    )
+    e.add_argument(
+        "--seeds", type=int, default=None,
+        help="seeds a stochastic decoder (diffusion, upscale) tries while encoding; the file keeps the best "
+        "at no extra byte (default: 4 with a CUDA GPU, 1 on CPU)",
+    )
+    e.add_argument(
         "--profile",
         choices=("auto", "full", "offline"),
         default=None,
@@ -82,6 +93,53 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print what a .misc file holds, as JSON")
     i.add_argument("input", type=Path)
     return p
+
+
+def _default_realism() -> float:
+    from .realism import DEFAULT_REALISM
+
+    return DEFAULT_REALISM
+
+
+def _realism(text: str) -> float | str:
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"realism is a number from 0 to 1 or 'off', not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"realism must be from 0 (faithful) to 1 (realistic), got {text}")
+    return value
+
+
+def _loop_config(args):
+    """--realism/--seeds as the encoder's LoopConfig (None: off). A diffusion or upscale
+    file on a CPU: off unless asked for (each proxy decode is a diffusion run); with CUDA,
+    4 seeds by default (docs/REALISM.md)."""
+    from .realism import DEFAULT_REALISM, LoopConfig
+
+    if args.realism == "off":
+        if args.seeds not in (None, 1):
+            raise CodecError("--seeds needs the decoder in the loop: drop --realism off")
+        return None
+    from .pipeline import resolve_decoder_hint
+
+    seeds = args.seeds
+    generative = resolve_decoder_hint(args.decoder) in ("diffusion", "upscale")
+    cuda = False
+    if generative:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    if generative and not cuda and args.realism is None and seeds in (None, 1):
+        return None  # by default off: on a CPU each proxy decode is a diffusion run (minutes)
+    if seeds is None:
+        seeds = 4 if cuda else 1
+    try:
+        return LoopConfig(realism=DEFAULT_REALISM if args.realism is None else args.realism, seeds=seeds)
+    except ValueError as e:
+        raise CodecError(str(e)) from e
 
 
 def _read(path: Path) -> bytes:
@@ -156,6 +214,7 @@ def _encode(args) -> dict:
         seed=args.seed,
         max_pixels=args.max_pixels,
         recipe=recipe,
+        realism=_loop_config(args),
     )
     _write_atomic(args.output, result.data)
     out = {
@@ -169,6 +228,9 @@ def _encode(args) -> dict:
         out["notes"] = result.notes
     if result.recipe is not None:
         out["recipe"] = f"{result.recipe.source} recipe coded prompt-aware"
+    if result.loop is not None:
+        out["realism"] = {"R": result.loop.realism, "detail": result.loop.alpha,
+                          "factor": result.pixel.factor, "seed": result.loop.seed, "decodes": result.loop.decodes}
     return out
 
 

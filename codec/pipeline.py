@@ -28,6 +28,7 @@ from .errors import ArgumentError, BitstreamError, BudgetError, CodecError
 from .imageio import load_rgb
 from .limits import max_pixels as pixel_limit
 from .pixel import PixelChoice, Scorer, decode_pixels, encode_pixels, smallest_payload
+from .realism.detail import pack_detail
 from .records import DecodedLayers, DecodeResult, Description
 
 Progress = Callable[[float, str], None]
@@ -45,6 +46,7 @@ class EncodeResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     recipe: Any = None  # the codec.aigi Recipe stored in the file's RECIPE section, if any
+    loop: Any = None  # codec.realism.LoopChoice when the decoder was in the loop (realism set)
 
     @property
     def nbytes(self) -> int:
@@ -147,6 +149,10 @@ def encode(
     progress: Progress | None = None,
     recipe=None,
     made_by: dict[str, str] | None = None,
+    realism=None,
+    perceptual=None,
+    loop_decoder=None,
+    loop_cache: dict | None = None,
 ) -> EncodeResult:
     """Code `image` into a .misc file of at most `target_bpp` bits per pixel.
 
@@ -162,6 +168,14 @@ def encode(
     coding of an AI-generated image. Its prompt becomes the paragraph (a describer's items
     are kept), coded by the prompt text model, and its settings go to a RECIPE section with
     the regeneration check, so a decoder that has the generator can regenerate the image.
+
+    ``realism`` (R from 0 = faithful to 1 = realistic, or a codec.realism.LoopConfig; None:
+    off, the payload of best bicubic PSNR): the decoder the file is made for decodes the
+    most promising payloads and the file keeps the one, with the detail level (REALISM
+    section) and seed, that scores best under U(R) (docs/REALISM.md). ``perceptual``
+    (reference, image) -> distance, lower is better (bench and demo pass DISTS; default: a
+    numpy stand-in); ``loop_decoder``: an already loaded decoder (default: the hint's);
+    ``loop_cache``: a dict shared by several encodes of one image (e.g. several R).
     """
     t0 = time.perf_counter()
     report = progress or (lambda f, msg: None)
@@ -196,6 +210,9 @@ def encode(
     report(0.4, "coding text and maps")
     budget = budget_bytes(w, h, target_bpp)
     decoder_hint = resolve_decoder_hint(decoder_hint)
+    loop_cfg = _loop_config(realism, decoder_hint, notes)
+    if loop_cfg is not None and loop_cfg.seeds > 1 and seed is None:
+        seed = 0  # one byte reserved, so that whichever seed wins the file keeps its size
     models = [m for m in [_decoder_model(decoder_hint)] if m]
     hint = _rate_hint(decoder_hint)
     smallest = functools.cache(lambda: smallest_payload(rgb))
@@ -209,6 +226,8 @@ def encode(
         sections, text_models = _semantic_sections(
             desc_i, maps_i, recipe if desc_i is not None else None, made_by
         )
+        if loop_cfg is not None:  # placeholder of the final size: the detail level is one byte
+            sections.append(bs.Section(bs.SectionType.REALISM, pack_detail(1.0)))
         shell = bs.MiscFile(w, h, sections, gray, seed, text_models + models)
         room = pixel_budget(shell, budget)
         if room <= 0 or room < smallest():
@@ -222,6 +241,12 @@ def encode(
             rgb, room, factors=hint.get("factors") if factors is None else factors, scorer=scorer,
             fallback_factors=hint.get("fallback_factors") if factors is None else None,
         )
+        looped = None
+        if loop_cfg is not None:
+            report(0.7, "decoding the most promising payloads")
+            looped = _in_the_loop(rgb, choice, shell, desc_i, maps_i, decoder_hint, loop_cfg,
+                                  perceptual, loop_decoder, loop_cache)  # fmt: skip
+            choice = looped.pixel
         shell.sections.insert(0, bs.Section(bs.SectionType.PIXEL_AV1, choice.payload))
         kept_recipe = recipe if desc_i is not None else None
         if kept_recipe is not None:
@@ -236,6 +261,7 @@ def encode(
         return EncodeResult(
             data, w, h, target_bpp, choice,
             description=desc_i, maps=maps_i, notes=notes, seconds=time.perf_counter() - t0, recipe=kept_recipe,
+            loop=looped,
         )
     bare = bs.MiscFile(w, h, [], gray, seed, models)
     minimum = smallest() + _fixed_bytes(bare, smallest())
@@ -246,6 +272,40 @@ def encode(
         minimum_bpp=min_bpp,
         minimum_bytes=minimum,
     )
+
+
+def _loop_config(realism, decoder_hint: str, notes: list[str]):
+    """The LoopConfig for ``realism`` (None: off). The bicubic decoder has nothing to choose
+    between: its picture is what rate control already scores."""
+    if realism is None:
+        return None
+    from .realism import LoopConfig
+
+    cfg = realism if isinstance(realism, LoopConfig) else LoopConfig(realism=realism)
+    if decoder_hint == "bicubic":
+        notes.append("realism has no effect with the bicubic decoder: its picture is what rate control scores")
+        return None
+    return cfg
+
+
+def _in_the_loop(rgb, choice, shell, description, maps, decoder_hint, cfg, perceptual, decoder, cache):
+    """Decoder-in-the-loop choice (codec.realism.loop); writes the chosen detail level and
+    seed into ``shell`` (same sizes as the placeholders) and returns the LoopChoice."""
+    from .realism import choose
+    from .realism.detail import pack_detail as pack
+
+    if decoder is None:
+        decoder = _get_decoder(decoder_hint)
+    layers = DecodedLayers(
+        width=shell.width, height=shell.height, grayscale=shell.grayscale, seed=shell.seed or 0,
+        models=list(shell.models), lowres=None, description=description, maps=maps,
+    )  # fmt: skip
+    looped = choose(rgb, choice, decoder, cfg, layers=layers, perceptual=perceptual, cache=cache)
+    shell.sections = [bs.Section(s.type, pack(looped.alpha)) if s.type == bs.SectionType.REALISM else s
+                      for s in shell.sections]  # fmt: skip
+    if shell.seed is not None and looped.seed is not None:
+        shell.seed = looped.seed
+    return looped
 
 
 def _with_prompt(description: Description | None, recipe, notes: list[str]):
@@ -335,6 +395,12 @@ def read_layers(data: bytes, max_pixels: int | None = None) -> DecodedLayers:
         from .aigi.section import unpack_recipe
 
         recipe = unpack_recipe(raw_recipe, prompt=description.overall if description is not None else "")
+    detail = None
+    raw_detail = f.section(bs.SectionType.REALISM)
+    if raw_detail is not None:
+        from .realism.detail import unpack_detail
+
+        detail = unpack_detail(raw_detail)
     maps = None
     raw_maps = f.section(bs.SectionType.MAPS)
     if raw_maps is not None:
@@ -345,7 +411,7 @@ def read_layers(data: bytes, max_pixels: int | None = None) -> DecodedLayers:
             raise BitstreamError("the maps section does not match the described items")
     return DecodedLayers(
         width=f.width, height=f.height, grayscale=f.grayscale, seed=f.seed or 0, models=list(f.models),
-        lowres=lowres, description=description, maps=maps, recipe=recipe,
+        lowres=lowres, description=description, maps=maps, recipe=recipe, detail=detail,
     )
 
 
@@ -375,7 +441,13 @@ def decode(
         return RegenerationDecoder(fallback=fallback, config=regen).decode(layers, progress=progress)
     if isinstance(decoder, str):
         decoder = _get_decoder(decoder, **decoder_config)
-    return decoder.decode(layers, progress=progress)
+    result = decoder.decode(layers, progress=progress)
+    if layers.detail is not None and layers.detail != 1.0:
+        from .realism.detail import apply_detail
+
+        result.image = apply_detail(result.image, layers.lowres, layers.detail)
+        result.metadata["detail"] = layers.detail  # the REALISM section's level (docs/REALISM.md)
+    return result
 
 
 def _get_decoder(name: str, **config):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
@@ -54,6 +54,9 @@ class PixelChoice:
     score: float = float("nan")
     candidates_tried: int = 0
     factors_hint_used: bool = True
+    # Every payload the search scored (this one included), best first: what a decoder-in-the-
+    # loop search (codec.realism) chooses among without encoding again.
+    alternatives: list[PixelChoice] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
@@ -228,6 +231,7 @@ def encode_pixels(
         )
     choice.candidates_tried = len(cache)
     choice.factors_hint_used = hint_used
+    choice.alternatives.sort(key=lambda c: -c.score)
     return choice
 
 
@@ -241,6 +245,7 @@ def _search(rgb: Image.Image, budget: int, factors: list[float], scorer: Scorer,
     did not improve on the best; those finer factors are also the slowest to encode.
     """
     best: PixelChoice | None = None
+    scored: list[PixelChoice] = []
     top: dict[str, int | None] = dict.fromkeys(FAMILIES)
     since_best = 0
     with _family_pool() as pool:
@@ -260,11 +265,14 @@ def _search(rgb: Image.Image, budget: int, factors: list[float], scorer: Scorer,
                 payload, level = fit
                 top[family] = level
                 score = scorer(decode_pixels(payload), rgb)
+                scored.append(PixelChoice(payload, small.size, factor, family, level, score=score))
                 if best is None or score > best.score:
-                    best = PixelChoice(payload, small.size, factor, family, level, score=score)
+                    best = scored[-1]
                     since_best = 0
             if not fitted:
                 break
+    if best is not None:
+        best.alternatives = scored
     return best
 
 

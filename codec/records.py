@@ -57,6 +57,8 @@ class DecodedLayers:
     maps: list[np.ndarray] | None = None
     # An AI image's recipe (codec.aigi.section.RecipeSection) when the file has one.
     recipe: Any = None
+    # Detail level α from the REALISM section (codec.realism.detail; None: the decoder's own picture).
+    detail: float | None = None
 
 
 @dataclass

@@ -21,6 +21,7 @@ from PIL import Image
 from bench.classical import encode_at_budget
 from codec import pipeline
 from codec.describe import DescribeConfig, get_describer, header_name, parse_description
+from codec.realism import DEFAULT_REALISM  # noqa: F401 - the demo slider's default
 from codec.records import Description
 from demo.backends import Backends
 
@@ -135,9 +136,11 @@ def encode(
     decoder_hint: str,
     progress: Progress = _quiet,
     made_by: dict[str, str] | None = None,
+    realism: float | None = None,
 ) -> Encoded:
     """codec.pipeline.encode with the demo's pixel limit; grids all empty → no map layer.
-    ``made_by``: who made the text and the maps, for the file's header."""
+    ``made_by``: who made the text and the maps, for the file's header. ``realism``: the
+    fidelity ↔ realism knob (codec.realism; None: off), scored with metrics' DISTS."""
     if grids is not None and not any(np.any(g) for g in grids):
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
@@ -150,6 +153,7 @@ def encode(
         max_pixels=DEMO_MAX_PIXELS,
         progress=progress,
         made_by=made_by,
+        **_realism_options(realism, hint),
     )
     return Encoded(
         result,
@@ -158,6 +162,25 @@ def encode(
         result.description,
         result.maps,
     )
+
+
+def _realism_options(realism: float | None, hint: str = "restore") -> dict[str, Any]:
+    """The encoder's decoder-in-the-loop options for the demo's slider (docs/REALISM.md);
+    none for diffusion without CUDA (each candidate would be a diffusion run on the CPU)."""
+    if realism is None or (hint == "diffusion" and not _cuda()):
+        return {}
+    options: dict[str, Any] = {"realism": float(realism)}
+    if realism > 0:
+        from metrics.api import compute
+
+        options["perceptual"] = lambda ref, img: float(compute(ref, img, ["dists"])["dists"])
+    return options
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # ----------------------------------------------------------------------------- decode

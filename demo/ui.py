@@ -182,6 +182,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 decoder = gr.Dropdown(
                     ["auto", *decoders], value=default_decoder, label="Decoder", elem_id="demo-decoder"
                 )
+                realism = gr.Slider(
+                    0.0, 1.0, value=session.DEFAULT_REALISM, step=0.25, elem_id="demo-realism",
+                    label="Faithful (0) ◀ ▶ realistic (1): the encoder decodes candidates and keeps the best for this",
+                )  # fmt: skip
                 encode_btn = gr.Button("1 · Encode", variant="primary", elem_id="demo-encode")
             with gr.Column(scale=1):
                 item_sel = gr.Radio([], label="Item to paint", elem_id="demo-item")
@@ -285,7 +289,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             return fn
 
         @_error_boundary
-        def do_encode(image, rate, spec, txt, src, dec, pt, made, progress=gr.Progress()):
+        def do_encode(image, rate, spec, txt, src, dec, pt, made, real=None, progress=gr.Progress()):
             if image is None:
                 raise gr.Error("Pick an example or upload an image first.")
             p = _progress(progress)
@@ -319,6 +323,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 dec,
                 session.sub(p, 0.35, 1.0),
                 made_by={"text": text_maker, "maps": maps_maker},
+                realism=real,
             )
             new_txt = session.description_text(enc.description) if enc.description else txt
             new_pt = dict(pt or {})
@@ -435,7 +440,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
         encode_btn.click(
             do_encode,
-            [image_in, bpp, describer, text, maps_src, decoder, painted, made_state],
+            [image_in, bpp, describer, text, maps_src, decoder, painted, made_state, realism],
             [
                 made_state,
                 text,
