@@ -136,6 +136,8 @@ class Stimulus(Base):
     # "source|codec@bpp" or "source|reference" / "source|degraded": unique in a study.
     key: Mapped[str] = mapped_column(String(400))
     source_id: Mapped[str] = mapped_column(String(200), index=True)
+    # "natural" (a photograph) or "aigi" (an AI-generated image), as the manifest says.
+    source_kind: Mapped[str] = mapped_column(String(10), default="natural", server_default="natural")
     role: Mapped[str] = mapped_column(String(10), default="test")
     condition_id: Mapped[int | None] = mapped_column(
         ForeignKey("condition.id", ondelete="CASCADE"), nullable=True, index=True

@@ -159,28 +159,35 @@ def analyze(service: StudyService, study_id: int, exclude_flagged: bool = True, 
     stim_scores = {r.item: r.score for r in scores if r.level == "stimulus" and r.model == "bt-davidson"}
     cond_scores = {r.item: r.score for r in scores if r.level == "condition" and r.model == "bt-davidson"}
 
-    # Per-image metrics, within source.
+    # Per-image metrics, within source; over all sources, then (when a study mixes them)
+    # over the photographs and over the AI-generated images alone: MISC's study found that
+    # metrics agree with people less on AIGIs, and the levels "stimulus/natural" and
+    # "stimulus/aigi" let a study check it.
+    kind_of = {st.key: st.source_kind for st, _ in stimuli}
+    kinds = sorted({kind_of[k] for k in stim_scores})
+    subsets = [("stimulus", None)] + ([(f"stimulus/{kind}", kind) for kind in kinds] if len(kinds) > 1 else [])
     names = sorted({m for k in stim_scores for m in metrics_of.get(k, {})})
     for m in names:
-        keys = [k for k in stim_scores if m in metrics_of.get(k, {})]
-        by_src: dict[str, list[str]] = {}
-        for k in keys:
-            by_src.setdefault(source_of[k], []).append(k)
-        xs, ys, labels = [], [], []
-        for grp in by_src.values():
-            if len(grp) < 2:
-                continue
-            mx = np.mean([metrics_of[k][m] for k in grp])
-            my = np.mean([stim_scores[k] for k in grp])
-            for k in grp:
-                xs.append(metrics_of[k][m] - mx)
-                ys.append(stim_scores[k] - my)
-                labels.append(k)
-        if len(xs) >= 3 and np.ptp(xs) > 0:
-            c = correlate(m, np.array(xs), np.array(ys), samples=correlation_samples, seed=seed, level="stimulus")
-            c.notes.append("within-source: score and metric centred per source image")
-            correlations.append(c)
-            points[(m, "stimulus")] = (np.array(xs), np.array(ys), labels)
+        for level, kind in subsets:
+            keys = [k for k in stim_scores if m in metrics_of.get(k, {}) and kind in (None, kind_of[k])]
+            by_src: dict[str, list[str]] = {}
+            for k in keys:
+                by_src.setdefault(source_of[k], []).append(k)
+            xs, ys, labels = [], [], []
+            for grp in by_src.values():
+                if len(grp) < 2:
+                    continue
+                mx = np.mean([metrics_of[k][m] for k in grp])
+                my = np.mean([stim_scores[k] for k in grp])
+                for k in grp:
+                    xs.append(metrics_of[k][m] - mx)
+                    ys.append(stim_scores[k] - my)
+                    labels.append(k)
+            if len(xs) >= 3 and np.ptp(xs) > 0:
+                c = correlate(m, np.array(xs), np.array(ys), samples=correlation_samples, seed=seed, level=level)
+                c.notes.append("within-source: score and metric centred per source image")
+                correlations.append(c)
+                points[(m, level)] = (np.array(xs), np.array(ys), labels)
 
     # Per-condition: set metrics and means of per-image metrics.
     cond_metric: dict[str, dict[str, float]] = {}

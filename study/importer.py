@@ -178,7 +178,8 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
                     path, digest = stored[id(row)]
                     st = Stimulus(study_id=study.id, key=f"{source}|{row.codec}@{row.target_bpp:g}",
                                   source_id=source, role="test", condition_id=conditions[row.condition].id,
-                                  path=str(path), sha256=digest, real_bpp=row.real_bpp, metrics=row.metrics)
+                                  path=str(path), sha256=digest, real_bpp=row.real_bpp, metrics=row.metrics,
+                                  source_kind=row.source_kind)
                     s.add(st)
                     stims.append(st)
                 s.flush()

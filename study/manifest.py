@@ -30,7 +30,8 @@ FORMAT = "misc-study-manifest/1"
 REQUIRED = ("source_id", "codec", "target_bpp", "path")
 MANIFEST_SUFFIXES = (".json", ".csv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-OPTIONAL = ("real_bpp", "reference_path")
+OPTIONAL = ("real_bpp", "reference_path", "source_kind")
+SOURCE_KINDS = ("natural", "aigi")  # bench run tags every source: a photograph or an AI-generated image
 
 
 @dataclass
@@ -42,6 +43,7 @@ class StimulusRow:
     real_bpp: float | None = None
     reference_path: Path | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    source_kind: str = "natural"
 
     @property
     def condition(self) -> tuple[str, float]:
@@ -153,6 +155,9 @@ def _stimulus(raw: dict[str, Any], i: int, base: Path | None, files: dict[str, P
         if key not in raw:
             raise ManifestError(f"{what}: missing {key!r}")
     ref = raw.get("reference_path")
+    kind = raw.get("source_kind") or "natural"
+    if kind not in SOURCE_KINDS:
+        raise ManifestError(f"{what}: source_kind must be one of {', '.join(SOURCE_KINDS)}, not {str(kind)[:40]!r}")
     return StimulusRow(
         source_id=_text(raw["source_id"], f"{what}: source_id"),
         codec=_text(raw["codec"], f"{what}: codec"),
@@ -162,6 +167,7 @@ def _stimulus(raw: dict[str, Any], i: int, base: Path | None, files: dict[str, P
         reference_path=(_resolve(_text(ref, f"{what}: reference_path"), base, files, what, forbidden)
                         if ref else None),
         metrics=_metrics(raw.get("metrics"), what),
+        source_kind=kind,
     )
 
 

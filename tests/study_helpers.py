@@ -19,7 +19,7 @@ from study.service import StudyService
 
 
 def write_images_manifest(folder: Path, sources: int = 3, codecs: int = 3, size: int = 24,
-                          with_reference: bool = True, seed: int = 0) -> Path:
+                          with_reference: bool = True, seed: int = 0, aigi_sources: int = 0) -> Path:
     """A JSON manifest like bench/ writes: per source, one image per codec, plus metrics."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,6 +37,8 @@ def write_images_manifest(folder: Path, sources: int = 3, codecs: int = 3, size:
                    "metrics": {"psnr": 20.0 + c + float(rng.normal(0, 0.1)), "lpips": 0.5 - 0.1 * c}}
             if with_reference:
                 row["reference_path"] = ref.name
+            if s >= sources - aigi_sources:  # the last sources are tagged AI-generated
+                row["source_kind"] = "aigi"
             rows.append(row)
     for c in range(codecs):
         conds.append({"codec": f"codec{c}", "target_bpp": 0.01 * (c + 1), "metrics": {"FD-VGG16": 50.0 - 5 * c}})
