@@ -101,10 +101,10 @@ def _decode_api(backends: Backends):
 
 def register_api(backends: Backends) -> None:
     """Hidden components + two events named "encode" and "decode"."""
-    from demo.ui import UploadedImage
+    from demo.ui import uploaded_image
 
     with gr.Row(visible=False):
-        img = UploadedImage(type="filepath", image_mode=None, label="image")
+        img = uploaded_image(label="image")
         bpp = gr.Number(value=0.02, label="bpp")
         text = gr.Textbox(label="description")
         maps = gr.Textbox(label="maps_json")

@@ -17,6 +17,7 @@ import functools
 import inspect
 import logging
 import tempfile
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,25 +59,28 @@ def _classical_label(codec: str) -> str:
     return f"{codec.upper()} at the same file size"
 
 
-class UploadedImage(gr.Image):
-    """gr.Image that hands its handlers the uploaded file's path untouched.
+def uploaded_image(**kwargs: Any) -> gr.Image:
+    """A gr.Image (type "filepath") that hands its handlers the uploaded file's path untouched.
 
     gr.Image opens (and converts) every upload with PIL before any handler runs: a text file
     renamed .png then fails with a generic error on every output, and a 79 KB PNG whose
     header says 9000×9000 costs seconds and gigabytes before the demo's limit is checked.
     Here the demo reads the header itself (session.inspect_upload) before decoding anything.
-    The browser side is gr.Image's own (``is_template``)."""
+    (An instance's preprocess, not a subclass: Gradio writes a .pyi stub next to the module
+    of every Component subclass.)"""
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    image.preprocess = types.MethodType(_path_only, image)  # type: ignore[method-assign]
+    return image
 
-    is_template = True
 
-    def preprocess(self, payload: Any) -> str | None:
-        if payload is None:
-            return None
-        if payload.url and payload.url.startswith("data:"):  # a pasted picture
-            return processing_utils.save_base64_to_cache(payload.url, self.GRADIO_CACHE)
-        if payload.path is None:
-            raise ValueError("Image path is None.")
-        return str(payload.path)
+def _path_only(self: gr.Image, payload: Any) -> str | None:
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):  # a pasted picture
+        return processing_utils.save_base64_to_cache(payload.url, self.GRADIO_CACHE)
+    if payload.path is None:
+        raise ValueError("Image path is None.")
+    return str(payload.path)
 
 
 class Ask(Exception):
@@ -259,10 +263,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         note_state = gr.State("")  # what the next accepted picture's message says (after a downscale)
         with gr.Row():
             with gr.Column(scale=1):
-                image_in = UploadedImage(
+                image_in = uploaded_image(
                     label="Image",
-                    type="filepath",
-                    image_mode=None,
                     sources=["upload", "clipboard"],
                     format="png",
                     height=340,
@@ -401,7 +403,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 return {enc_msg: gr.skip()}  # cleared (or refused just now: its message stays)
             try:
                 head = session.inspect_upload(path)
-                image = session.load_upload(path)
+                session.load_upload(path)  # decodes (and caches) what the header announced
             except session.UploadTooLarge as exc:
                 return {
                     enc_msg: _message(exc),

@@ -11,7 +11,6 @@ from PIL import Image
 
 from codec import pipeline
 from codec.errors import ImageInputError
-from codec.records import Description, Item
 from demo import session
 
 
