@@ -375,7 +375,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 slider: gr.update(value=None, label=SLIDER_LABEL),
                 pixel_img: None,
                 metrics_df: None,
-                **{img: gr.update(value=None, label=_classical_label(c)) for img, c in zip(classical, session.CLASSICAL, strict=True)},
+                **{
+                    img: gr.update(value=None, label=_classical_label(c))
+                    for img, c in zip(classical, session.CLASSICAL, strict=True)
+                },
                 dec_info: note,
                 decoded_state: None,
             }
@@ -621,6 +624,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 data_state: data,
                 orig_state: None,
                 image_in: None,
+                text: session.safe_text(session.description_text(lay.description)),  # what this file says
+                enc_msg: "",
                 dec_msg: "",
             }
 
@@ -688,7 +693,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         upload_btn.click(
             do_decode_upload,
             [upload, decoder],
-            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, dec_msg],
+            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, text, enc_msg,
+             dec_msg],  # fmt: skip
             **hide,
         )
         refresh_btn.click(backends.status_markdown, None, status_md, **hide)
