@@ -133,6 +133,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
                 raise gr.Error("Upload an AI-generated image with a recipe first.")
             hint = dec if dec in ("restore", "bicubic", "diffusion") else "restore"
             try:
+                image = session.load_upload(image)  # the tab's picture box hands over a path
                 result = pipeline.encode(image, float(rate), recipe=recipe, decoder_hint=hint,
                                          max_pixels=session.DEMO_MAX_PIXELS,
                                          progress=lambda f, m: progress(f, desc=m))  # fmt: skip
