@@ -624,7 +624,6 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 data_state: data,
                 orig_state: None,
                 image_in: None,
-                text: session.safe_text(session.description_text(lay.description)),  # what this file says
                 enc_msg: "",
                 dec_msg: "",
             }
@@ -693,7 +692,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         upload_btn.click(
             do_decode_upload,
             [upload, decoder],
-            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, text, enc_msg,
+            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, enc_msg,
              dec_msg],  # fmt: skip
             **hide,
         )
