@@ -21,7 +21,6 @@ from codec import pipeline
 from codec.aigi import read_recipe
 from codec.aigi.recipe import ReadResult
 from codec.errors import CodecError, ImageInputError
-from codec.imageio import open_image
 from demo import session
 from demo.figures import budget_bar
 
@@ -101,7 +100,8 @@ def decode(data: bytes, decoder_name: str, backends: Any, progress: session.Prog
 
 
 def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> None:
-    """The panel; ``outputs``: the tab's text, budget, enc_info, misc_file, data_state, orig_state."""
+    """The panel; ``outputs``: the tab's text, budget, enc_info, misc_file, data_state, orig_state, and
+    new_file: (function, outputs) that clears the decode of an earlier file."""
     with gr.Accordion("AI-generated image: read its recipe, code it prompt-aware", open=False,
                       elem_id="demo-aigi"):  # fmt: skip
         gr.Markdown(
@@ -123,7 +123,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
                 raise gr.Error(f"The file is {len(data)} bytes; the demo reads at most {MAX_UPLOAD_BYTES}.")
             try:
                 found = read_recipe(data)
-                image = open_image(data, session.DEMO_MAX_PIXELS).convert("RGB")
+                image = session.load_upload(data)
             except (CodecError, ImageInputError) as e:
                 raise gr.Error(str(e)) from e
             return recipe_markdown(found), found.recipe, image
@@ -133,6 +133,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
                 raise gr.Error("Upload an AI-generated image with a recipe first.")
             hint = dec if dec in ("restore", "bicubic", "diffusion") else "restore"
             try:
+                image = session.load_upload(image)  # the tab's picture box hands over a path
                 result = pipeline.encode(image, float(rate), recipe=recipe, decoder_hint=hint,
                                          max_pixels=session.DEMO_MAX_PIXELS,
                                          progress=lambda f, m: progress(f, desc=m))  # fmt: skip
@@ -155,7 +156,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
             encode, [image_in, bpp, decoder, recipe_state],
             [outputs["text"], outputs["budget"], outputs["enc_info"], outputs["misc_file"], outputs["data_state"],
              outputs["orig_state"]], api_name="aigi_encode", **hide,
-        )  # fmt: skip
+        ).success(outputs["new_file"][0], None, outputs["new_file"][1], **hide)  # fmt: skip
 
 
 def session_file(data: bytes) -> str:

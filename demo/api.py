@@ -38,8 +38,7 @@ def _encode_api(backends: Backends):
         def run() -> tuple[str, dict]:
             if not image_path:
                 raise gr.Error("no image given")
-            with Image.open(image_path) as im:
-                image = im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+            image = session.load_upload(image_path)  # header checked before any pixel is decoded
             desc = session.read_text(description or "")
             made = {"text": session.MANUAL_TEXT, "maps": session.PAINTED_MAPS}
             spec = backends.default_describer() if describer == "default" else (describer or "").strip()
@@ -94,7 +93,7 @@ def _decode_api(backends: Backends):
                 "description": lay.description.to_dict() if lay.description else None,
                 "maps": [g.astype(int).tolist() for g in lay.maps] if lay.maps else None,
             }
-            return out.image, info
+            return out.image, session.json_safe(info)  # a TEXT layer may hold lone surrogates
 
         return run()
 
@@ -103,8 +102,10 @@ def _decode_api(backends: Backends):
 
 def register_api(backends: Backends) -> None:
     """Hidden components + two events named "encode" and "decode"."""
+    from demo.ui import uploaded_image
+
     with gr.Row(visible=False):
-        img = gr.Image(type="filepath", label="image")
+        img = uploaded_image(label="image")
         bpp = gr.Number(value=0.02, label="bpp")
         text = gr.Textbox(label="description")
         maps = gr.Textbox(label="maps_json")

@@ -153,3 +153,90 @@ def test_encode_with_clip_surgery_maps(clip_client, photo: Path) -> None:  # noq
         assert "maps" in info["sections"]
     else:  # a random model may light no cell at all: then the file has no map layer
         assert info["maps"] is None
+
+
+# --------------------------------------------------------------------------- hostile uploads
+
+
+def png_bomb(path: Path, side: int) -> Path:
+    """A valid grayscale PNG of side×side black pixels, streamed: ~79 KB at 9000², 389 KB at 20000²."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (1 + side)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture()
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image PIL decodes in this process (the app runs in it) while the test runs."""
+    from PIL import ImageFile
+
+    seen: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def counting(self):  # noqa: ANN001, ANN202
+        seen.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    return seen
+
+
+def _check(client, path: Path) -> str:  # noqa: ANN001
+    """The Demo tab's check of a new picture (what an upload into the image box triggers): its message."""
+    from gradio_client import handle_file
+
+    out = client.predict(handle_file(str(path)), "", None, api_name="/check_image")
+    return str(out[0] if isinstance(out, list | tuple) else out)
+
+
+@pytest.mark.parametrize("side", [9000, 20000])
+def test_bomb_upload_refused_from_its_header(client, tmp_path: Path, decodes, side: int) -> None:  # noqa: ANN001
+    from gradio_client import handle_file
+
+    bomb = png_bomb(tmp_path / f"bomb{side}.png", side)
+    message = _check(client, bomb)
+    assert "1,048,576 pixels" in message and "MISC_MAX_PIXELS" not in message, message
+    assert "too large to downscale here" in message
+    with pytest.raises(Exception, match="pixels") as err:  # the API refuses it the same way
+        client.predict(handle_file(str(bomb)), 0.02, "", "", "restore", api_name="/encode")
+    assert "MISC_MAX_PIXELS" not in str(err.value)
+    assert (side, side) not in decodes  # refused before a single pixel was decoded
+
+
+def test_non_image_upload_gets_a_message(client, tmp_path: Path) -> None:  # noqa: ANN001
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are my notes, not a picture\n")
+    message = _check(client, fake)
+    assert "not an image" in message, message
+
+
+def test_large_upload_offers_a_downscale(client, tmp_path: Path, decodes) -> None:  # noqa: ANN001
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (2400, 1600), (90, 120, 200)).save(big, quality=90)
+    message = _check(client, big)
+    assert "2400×1600 = 3,840,000 pixels" in message and "Downscale to 1254×836" in message, message
+    assert (2400, 1600) not in decodes
+
+
+def test_decode_json_survives_lone_surrogates(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """A TEXT layer may hold a lone surrogate (the text coder round-trips any code point):
+    /decode must still return JSON, the surrogate replaced by U+FFFD."""
+    from gradio_client import handle_file
+
+    from codec.records import Description, Item
+
+    desc = Description(items=[Item("cat\ud800", "grey <lora:x:1>")], overall="A cat \udfff on a mat.")
+    misc = tmp_path / "surrogate.misc"
+    misc.write_bytes(pipeline.encode(Image.open(photo), 0.05, description=desc).data)
+    _png, info = client.predict(handle_file(str(misc)), "bicubic", api_name="/decode")
+    assert info["description"]["items"][0] == {"name": "cat\ufffd", "detail": "grey <lora:x:1>"}
+    assert info["description"]["overall"] == "A cat \ufffd on a mat."

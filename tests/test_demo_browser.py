@@ -19,6 +19,8 @@ OUT = Path(__file__).resolve().parents[1] / "test-output"
 DESCRIPTION = ("astronaut: woman in an orange space suit\nflag: stars and stripes behind her\n\n"
                "Portrait of a smiling astronaut holding a helmet, an American flag behind her.")
 
+IMAGES_LOADED = "() => [...document.images].every(i => i.complete)"  # before a screenshot: no half-drawn picture
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(900),  # a hung browser fails the test instead of the whole run
@@ -88,8 +90,36 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
 
         # Encoding with no image gives a readable message, not a traceback.
         step("encode with no image")
+        message = page.locator("#demo-message")
         page.locator("#demo-encode").click()
-        expect(page.get_by_text("Pick an example or upload an image first.").first).to_be_visible(timeout=20000)
+        expect(message).to_contain_text("Pick an example or upload an image first.", timeout=20000)
+
+        # A text file renamed .png: a message says why, no Error badge on any box; Encode repeats it.
+        step("upload a text file named .png")
+        fake = tmp_path / "notes.png"
+        fake.write_text("my shopping list, not a picture\n")
+        page.locator("#demo-input input[type=file]").set_input_files(str(fake))
+        expect(message).to_contain_text("not an image the demo can read", timeout=60000)
+        expect(page.locator("#demo-input img")).to_have_count(0, timeout=20000)  # the broken picture is gone
+        page.locator("#demo-encode").click()
+        expect(message).to_contain_text("The last upload was not taken", timeout=20000)
+        assert page.locator("[data-testid=status-tracker] span.error:visible").count() == 0, "an Error badge"
+        step("screenshot refused upload")
+        page.screenshot(path=str(OUT / "demo_refused_upload.png"), full_page=False)
+
+        # A picture above the demo's limit: the limit in pixels, and an offer to downscale it.
+        step("upload a picture above the limit")
+        big = tmp_path / "big.png"
+        example_image("coffee").resize((2000, 1300)).save(big)
+        page.locator("#demo-input input[type=file]").set_input_files(str(big))
+        expect(message).to_contain_text("2000×1300 = 2,600,000 pixels", timeout=60000)
+        expect(message).not_to_contain_text("MISC_MAX_PIXELS")
+        step("screenshot downscale offer")
+        page.screenshot(path=str(OUT / "demo_downscale_offer.png"), full_page=False)
+        page.locator("#demo-downscale").click()
+        expect(message).to_contain_text("Downscaled from 2000×1300 to 1270×825", timeout=60000)
+        expect(page.locator("#demo-input img")).to_be_visible(timeout=20000)
+        expect(page.locator("#demo-downscale")).to_be_hidden()
 
         # The astronaut example (512×512), a description typed by hand.
         step("pick the example")
@@ -99,6 +129,7 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         page.locator("#demo-text textarea").fill(DESCRIPTION)
         expect(page.locator("#demo-item")).to_contain_text("flag", timeout=20000)
         expect(page.locator("#demo-item input[type=radio]").first).to_be_checked(timeout=20000)
+        expect(message).to_contain_text("Image 512×512", timeout=20000)
         # Paint the first item's map: click three cells on the map picture.
         step("paint map cells")
         maps = page.locator("#demo-maps img")
@@ -121,7 +152,7 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         assert "Item maps in the file: yes" in info, info
         assert "astronaut" in info
         expect(page.locator("#demo-file")).to_contain_text(".misc")
-        page.wait_for_timeout(500)
+        page.wait_for_function(IMAGES_LOADED, timeout=30000)
         step("screenshot encoded")
         page.screenshot(path=str(OUT / "demo_encoded.png"), full_page=True)
 
@@ -135,15 +166,36 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         # and names the metrics while the comparison is still running.
         step("wait for the comparison")
         grid = page.locator("#demo-metrics").get_by_role("grid")
+        # The comparison arrives row by row: MISC's rows first, each codec's as it finishes.
+        expect(grid.get_by_role("gridcell", name="MISC pixel layer, bicubic", exact=True)).to_be_visible(
+            timeout=300000
+        )
         expect(grid.get_by_role("gridcell", name="WEBP", exact=True)).to_be_visible(timeout=300000)
+        expect(grid.get_by_role("gridcell", name="AVIF", exact=True)).to_be_visible(timeout=300000)
+        expect(page.locator("#demo-avif")).not_to_contain_text("at the same file size", timeout=300000)
         timing["decode_click_to_comparison_s"] = time.perf_counter() - t0
         table = grid.inner_text()
         for word in ("MISC", "JPEG", "PSNR", "LPIPS", "DISTS"):
             assert word in table, table
         expect(page.locator("#demo-pixel img")).to_be_visible()
-        page.wait_for_timeout(1000)
+        page.wait_for_function(IMAGES_LOADED, timeout=30000)
         step("screenshot decoded")
         page.screenshot(path=str(OUT / "demo_decoded.png"), full_page=True)
+
+        # Encoding again (a longer description): what was cut is said, the old decode is cleared.
+        step("encode again")
+        page.locator("#demo-text textarea").fill(
+            DESCRIPTION.replace("behind her", "behind her waving in a light breeze over the launch pad today")
+        )
+        page.locator("#demo-encode").click()
+        expect(message).to_contain_text("cut to the limits", timeout=180000)
+        expect(message).to_contain_text("cut from 15 to 10 words")
+        expect(page.locator("#demo-decode-info")).to_contain_text("A new file was encoded", timeout=30000)
+        expect(page.locator("#demo-slider img")).to_have_count(0)
+        expect(grid.get_by_role("gridcell", name="WEBP", exact=True)).to_have_count(0)
+        expect(page.locator("#demo-webp img")).to_have_count(0)
+        step("screenshot re-encoded")
+        page.screenshot(path=str(OUT / "demo_reencoded.png"), full_page=True)
 
         # A .misc file from elsewhere (the CLI, a colleague) decodes too, with its description.
         step("upload a .misc file")
@@ -154,6 +206,12 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         expect(page.locator("#demo-decode-info")).to_contain_text("a grey tabby cat")
         expect(page.locator("#demo-encode-info")).to_contain_text("Uploaded file: ")
         expect(page.locator("#demo-maps img")).to_be_visible()
+        # No original here: the slider compares with the pixel layer, the codecs' boxes are reset.
+        expect(page.locator("#demo-slider")).to_contain_text("Pixel layer (bicubic)")
+        expect(page.locator("#demo-slider")).not_to_contain_text("Original")
+        expect(page.locator("#demo-webp")).to_contain_text("WEBP at the same file size")
+        expect(page.locator("#demo-text textarea")).to_have_value("cat: a grey tabby cat\n\nA cat looking up.")
+        expect(message).not_to_contain_text("Encoded")  # the earlier encode's message is gone with its file
         step("screenshot uploaded")
         page.screenshot(path=str(OUT / "demo_uploaded.png"), full_page=True)
         browser.close()
