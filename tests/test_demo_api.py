@@ -227,16 +227,17 @@ def test_large_upload_offers_a_downscale(client, tmp_path: Path, decodes) -> Non
     assert (2400, 1600) not in decodes
 
 
-def test_decode_json_survives_lone_surrogates(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    """A TEXT layer may hold a lone surrogate (the text coder round-trips any code point):
-    /decode must still return JSON, the surrogate replaced by U+FFFD."""
+def test_decode_json_keeps_markup_like_text(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """Prompt syntax (LoRA tags, angle brackets) goes through /decode's JSON as written. Lone
+    surrogates never get this far: the codec refuses them when writing and when parsing
+    (tests/test_decode_attacks.py::test_web_decode_refuses_text_that_is_no_unicode)."""
     from gradio_client import handle_file
 
     from codec.records import Description, Item
 
-    desc = Description(items=[Item("cat\ud800", "grey <lora:x:1>")], overall="A cat \udfff on a mat.")
-    misc = tmp_path / "surrogate.misc"
+    desc = Description(items=[Item("cat", "grey <lora:x:1>")], overall="A cat & a <b>mat</b>.")
+    misc = tmp_path / "markup.misc"
     misc.write_bytes(pipeline.encode(Image.open(photo), 0.05, description=desc).data)
     _png, info = client.predict(handle_file(str(misc)), "bicubic", api_name="/decode")
-    assert info["description"]["items"][0] == {"name": "cat\ufffd", "detail": "grey <lora:x:1>"}
-    assert info["description"]["overall"] == "A cat \ufffd on a mat."
+    assert info["description"]["items"][0] == {"name": "cat", "detail": "grey <lora:x:1>"}
+    assert info["description"]["overall"] == "A cat & a <b>mat</b>."
