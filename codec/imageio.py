@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageInputError
-from .limits import DEFAULT_MAX_PIXELS, max_pixels as _limit
+from .limits import DEFAULT_MAX_PIXELS
+from .limits import max_pixels as _limit
 
 __all__ = ["DEFAULT_MAX_PIXELS", "load_rgb", "open_image", "to_rgb8"]
 MIN_SIDE = 8
