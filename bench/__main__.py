@@ -16,18 +16,12 @@ def _codecs(text: str) -> list[str]:
 
 
 def _realism(text: str) -> list[float | None]:
+    from codec.cli import parse_realism
+
     values: list[float | None] = []
-    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
-        if part == "off":
-            values.append(None)
-            continue
-        try:
-            v = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"realism values are numbers from 0 to 1 or 'off', not {part!r}") from None
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"realism must be from 0 to 1, got {part}")
-        values.append(v)
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        v = parse_realism(part)
+        values.append(None if v == "off" else v)
     if not values:
         raise argparse.ArgumentTypeError("no realism value given")
     return values

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--seed", type=int, default=None)
     e.add_argument(
-        "--realism", type=_realism, default=None,
+        "--realism", type=parse_realism, default=None,
         help="0 (faithful) .. 1 (realistic), or off: the decoder decodes the most promising pixel "
         "payloads and the file keeps the best under this balance (docs/REALISM.md; default "
         f"{_default_realism():g}; no effect with --decoder bicubic)",
@@ -101,7 +101,8 @@ def _default_realism() -> float:
     return DEFAULT_REALISM
 
 
-def _realism(text: str) -> float | str:
+def parse_realism(text: str) -> float | str:
+    """One ``--realism`` value: a number from 0 to 1, or "off" (also bench's list items)."""
     if text.strip().lower() == "off":
         return "off"
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -19,3 +21,9 @@ def kodak(n: int = 1) -> Image.Image:
 def kodak_crop(n: int = 1, size: tuple[int, int] = (160, 120)) -> Image.Image:
     img = kodak(n)
     return img.crop((0, 0, size[0], size[1]))
+
+
+def codec_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m codec ARGS`` in a child process from the repository root, as a user runs it."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "codec", *args], cwd=root, capture_output=True, text=True, timeout=600)

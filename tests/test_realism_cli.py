@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from codec_helpers import kodak_crop
+from codec_helpers import codec_cli, kodak_crop
 
 from bench.__main__ import main as bench_main
 from bench.run import RunConfig, realism_conditions
 from codec import bitstream as bs
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def codec_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "codec", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
