@@ -22,9 +22,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import Assignment, Condition, Database, Pair, Rater, Stimulus, Study, Vote
@@ -87,9 +88,7 @@ class StudyInfo:
     @property
     def closed_message(self) -> str:
         """What a rater reads when the study is not open, in plain words."""
-        if self.status == "closed":
-            return f"The study “{self.name}” is closed: it no longer collects answers. Thank you for your interest."
-        return f"The study “{self.name}” has not started yet: please come back later."
+        return _closed_text(self)
 
 
 @dataclass(frozen=True)
@@ -191,6 +190,39 @@ def parse_client_time(value: object) -> datetime | None:
     return t
 
 
+class _VoteStatements:
+    """The vote path's statements, built once: SQLAlchemy then reuses their compiled form."""
+
+    def __init__(self) -> None:
+        a, v, st, p = (Assignment.__table__.c, Vote.__table__.c, Stimulus.__table__.c, Pair.__table__.c)
+        sc = Study.__table__.c
+        self.info = select(sc.id, sc.name, sc.slug, sc.status, sc.task, sc.pairs_per_session, sc.completion_code,
+                           sc.redirect_url).where(sc.id == bindparam("study"))
+        self.study = select(sc.status, sc.pairs_per_session, sc.task, sc.golden_every, sc.scheduler,
+                            sc.balanced_votes_per_pair, sc.name).where(sc.id == bindparam("study"))
+        self.pending = (select(a.id, a.position, a.left_stimulus_id, a.right_stimulus_id, a.shown_count)
+                        .outerjoin(Vote.__table__, v.assignment_id == a.id)
+                        .where(a.rater_id == bindparam("rater"), v.id.is_(None)).order_by(a.position).limit(1))
+        self.issued = select(func.count()).select_from(Assignment.__table__).where(a.rater_id == bindparam("rater"))
+        self.shown = update(Assignment.__table__).where(a.id == bindparam("aid")).values(shown_count=bindparam("shown"))
+        self.stimuli = select(st.id, st.path, st.source_id).where(st.id.in_(bindparam("ids", expanding=True)))
+        self.original = select(st.path).where(st.study_id == bindparam("study"), st.key == bindparam("key"))
+        counts = (select(a.pair_id, func.count(a.id).label("n")).join(Pair.__table__, p.id == a.pair_id)
+                  .where(p.study_id == bindparam("study")).group_by(a.pair_id).subquery())
+        self.candidates = (select(p.id, p.stimulus_a_id, p.stimulus_b_id, p.is_golden, func.coalesce(counts.c.n, 0))
+                           .outerjoin(counts, counts.c.pair_id == p.id)
+                           .where(p.study_id == bindparam("study"),
+                                  p.id.not_in(select(a.pair_id).where(a.rater_id == bindparam("rater")))))
+        self.add_assignment = insert(Assignment.__table__)
+        self.assignment = select(a.pair_id, a.left_stimulus_id, a.right_stimulus_id).where(
+            a.id == bindparam("aid"), a.rater_id == bindparam("rater"))
+        self.add_vote = insert(Vote.__table__)
+        self.votes_of = select(func.count()).select_from(Vote.__table__).where(v.rater_id == bindparam("rater"))
+
+
+_SQL = _VoteStatements()
+
+
 class StudyService:
     """Operations used by the Study and Admin tabs (and by tests, and the vote bench)."""
 
@@ -206,7 +238,7 @@ class StudyService:
         self._refit_in_background = refit_in_background
         self._refitting: set[int] = set()
         self._counted: dict[int, float] = {}  # study → when its votes were last counted
-        self._token_cache: dict[str, tuple[int, str]] = {}
+        self._token_cache: dict[str, tuple[int, int, str]] = {}
 
     # ---- rater session -------------------------------------------------------------
     def open_studies(self) -> list[tuple[int, str]]:
@@ -267,9 +299,7 @@ class StudyService:
         if study_id is not None and sid != study_id:
             raise VoteError("this session belongs to another study")
         with self.db.read() as s:
-            study = s.get(Study, sid)
-            assert study is not None
-            return _info(study)
+            return _info(s.connection().execute(_SQL.info, {"study": sid}).one())
 
     def _rater(self, s, token: str) -> Rater:  # type: ignore[no-untyped-def]
         if not isinstance(token, str) or not token or len(token) > 64:
@@ -279,19 +309,23 @@ class StudyService:
             raise VoteError("unknown rater id (the session may have been tampered with)")
         return rater
 
-    def _study_of(self, token: str) -> tuple[int, str]:
-        """(study id, scheduler) of a rater token; cached, both never change for a token."""
-        hit = self._token_cache.get(token)
+    def _ids(self, token: str) -> tuple[int, int, str]:
+        """(rater id, study id, scheduler) of a rater token; cached: none changes for a token."""
+        hit = self._token_cache.get(token) if isinstance(token, str) else None
         if hit is None:
             with self.db.read() as s:
                 rater = self._rater(s, token)
                 study = s.get(Study, rater.study_id)
                 assert study is not None
-                hit = (study.id, study.scheduler)
+                hit = (rater.id, study.id, study.scheduler)
             if len(self._token_cache) > 100_000:
                 self._token_cache.clear()
             self._token_cache[token] = hit
         return hit
+
+    def _study_of(self, token: str) -> tuple[int, str]:
+        """(study id, scheduler) of a rater token."""
+        return self._ids(token)[1:]
 
     def _scores(self, study_id: int) -> dict[int, float] | None:
         """Current per-stimulus BT scores for active scheduling, refitted every few votes.
@@ -336,55 +370,68 @@ class StudyService:
             with self._model_lock:
                 self._refitting.discard(study_id)
 
+    # The vote path (submit_vote, next_pair, vote_and_next) is the one hot path of a running
+    # study: a few Core statements on one connection per transaction, no ORM objects loaded.
     def next_pair(self, token: str) -> PairView | None:
         """The rater's current pair (an unanswered one is shown again), or None when done."""
-        study_id, scheduler = self._study_of(token)
+        rater_id, study_id, scheduler = self._ids(token)
         scores = self._scores(study_id) if scheduler == "active" else None
         with self.db.write() as s:
-            rater = self._rater(s, token)
-            study = s.get(Study, rater.study_id)
-            assert study is not None
-            if study.status != "open":
-                raise StudyClosedError(_closed(study))
-            pending = s.scalar(
-                select(Assignment).outerjoin(Vote, Vote.assignment_id == Assignment.id)
-                .where(Assignment.rater_id == rater.id, Vote.id.is_(None)).order_by(Assignment.position)
-            )
-            if pending is None:
-                issued = s.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
-                if issued >= study.pairs_per_session:
-                    return None
-                pending = self._issue(s, study, rater, issued, scores)
-                if pending is None:
-                    return None
-            else:
-                pending.shown_count += 1  # shown again: a reload, a reopened tab, a refused vote
-            left = s.get(Stimulus, pending.left_stimulus_id)
-            right = s.get(Stimulus, pending.right_stimulus_id)
-            assert left is not None and right is not None
-            original = None
-            if study.task == "fidelity":
-                original = s.scalar(select(Stimulus.path).where(Stimulus.study_id == study.id,
-                                                                Stimulus.key == f"{left.source_id}|reference"))
-            return PairView(pending.id, pending.position, study.pairs_per_session, left.path, right.path,
-                            left.source_id, original, pending.shown_count)
+            return self._next(s, rater_id, study_id, scores)
 
-    def _issue(self, s, study: Study, rater: Rater, position: int,  # type: ignore[no-untyped-def]
-               scores: dict[int, float] | None) -> Assignment | None:
-        seen = select(Assignment.pair_id).where(Assignment.rater_id == rater.id)
-        issued = (select(Assignment.pair_id, func.count(Assignment.id).label("n"))
-                  .join(Pair, Pair.id == Assignment.pair_id).where(Pair.study_id == study.id)
-                  .group_by(Assignment.pair_id).subquery())
-        q = (select(Pair.id, Pair.stimulus_a_id, Pair.stimulus_b_id, Pair.is_golden,
-                    func.coalesce(issued.c.n, 0))
-             .outerjoin(issued, issued.c.pair_id == Pair.id)
-             .where(Pair.study_id == study.id, Pair.id.not_in(seen)))
-        rows = s.execute(q).all()
+    def vote_and_next(self, token: str, assignment_id: int, choice: str, response_ms: int,
+                      client_time: object = None, viewing: Viewing | None = None
+                      ) -> tuple[VoteReceipt, PairView | None]:
+        """``submit_vote`` then ``next_pair`` in one transaction (what the rater page does)."""
+        ctime = _check_vote(choice, assignment_id, response_ms, client_time)
+        rater_id, study_id, scheduler = self._ids(token)
+        scores = self._scores(study_id) if scheduler == "active" else None
+        try:
+            with self.db.write() as s:
+                receipt = self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime, viewing)
+                return receipt, self._next(s, rater_id, study_id, scores)
+        except IntegrityError:
+            raise DuplicateVoteError("this pair was already answered; the first answer stands") from None
+
+    def _open_study(self, c, study_id: int):  # type: ignore[no-untyped-def]
+        """The columns of an open study that the vote path needs; StudyClosedError otherwise."""
+        row = c.execute(_SQL.study, {"study": study_id}).one()
+        if row.status != "open":
+            raise StudyClosedError(_closed_text(row))
+        return row
+
+    def _next(self, s, rater_id: int, study_id: int,  # type: ignore[no-untyped-def]
+              scores: dict[int, float] | None) -> PairView | None:
+        c = s.connection()
+        study = self._open_study(c, study_id)
+        pending = c.execute(_SQL.pending, {"rater": rater_id}).first()
+        if pending is None:
+            issued = c.execute(_SQL.issued, {"rater": rater_id}).scalar() or 0
+            if issued >= study.pairs_per_session:
+                return None
+            pending = self._issue(c, study_id, study, rater_id, issued, scores)
+            if pending is None:
+                return None
+            shown = 1
+        else:
+            shown = pending.shown_count + 1  # shown again: a reload, a reopened tab, a refused vote
+            c.execute(_SQL.shown, {"aid": pending.id, "shown": shown})
+        aid, position, left_id, right_id = pending[:4]
+        stim = {i: (path, src) for i, path, src in c.execute(_SQL.stimuli, {"ids": [left_id, right_id]})}
+        (left_path, source_id), (right_path, _) = stim[left_id], stim[right_id]
+        original = None
+        if study.task == "fidelity":
+            original = c.execute(_SQL.original, {"study": study_id, "key": f"{source_id}|reference"}).scalar()
+        return PairView(aid, position, study.pairs_per_session, left_path, right_path, source_id, original, shown)
+
+    def _issue(self, c, study_id: int, study, rater_id: int, position: int,  # type: ignore[no-untyped-def]
+               scores: dict[int, float] | None) -> tuple[int, int, int, int] | None:
+        rows = c.execute(_SQL.candidates, {"study": study_id, "rater": rater_id}).all()
         golden = [Candidate(r[0], r[1], r[2], r[4]) for r in rows if r[3]]
         test = [Candidate(r[0], r[1], r[2], r[4]) for r in rows if not r[3]]
         with self._rng_lock:
             pick = None
-            if golden and is_golden_slot(position, study.golden_every, rater.id):
+            if golden and is_golden_slot(position, study.golden_every, rater_id):
                 pick = choose(golden, "balanced", 0, None, self._rng)
             if pick is None:
                 pick = choose(test, study.scheduler, study.balanced_votes_per_pair, scores, self._rng)
@@ -394,48 +441,38 @@ class StudyService:
                 return None
             swap = bool(self._rng.random() < 0.5)
         left, right = (pick.b, pick.a) if swap else (pick.a, pick.b)
-        a = Assignment(rater_id=rater.id, pair_id=pick.pair_id, position=position,
-                       left_stimulus_id=left, right_stimulus_id=right)
-        s.add(a)
-        s.flush()
-        return a
+        aid = c.execute(_SQL.add_assignment, {
+            "rater_id": rater_id, "pair_id": pick.pair_id, "position": position, "left_stimulus_id": left,
+            "right_stimulus_id": right, "issued_at": _now(), "shown_count": 1}).inserted_primary_key[0]
+        return aid, position, left, right
 
     def submit_vote(self, token: str, assignment_id: int, choice: str, response_ms: int,
                     client_time: object = None, viewing: Viewing | None = None) -> VoteReceipt:
         """Store one answer. Raises VoteError / DuplicateVoteError / StudyClosedError."""
-        if choice not in CHOICES:
-            raise VoteError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
-        if isinstance(assignment_id, bool) or not isinstance(assignment_id, int):
-            raise VoteError(f"assignment id must be an integer, got {assignment_id!r}")
-        if isinstance(response_ms, bool) or not isinstance(response_ms, int | float) or not np.isfinite(response_ms):
-            raise VoteError(f"response time must be a number of milliseconds, got {response_ms!r}")
-        if not (0 <= response_ms <= MAX_RESPONSE_MS):
-            raise VoteError(f"response time {response_ms} ms is out of range (0 to {MAX_RESPONSE_MS})")
-        ctime = parse_client_time(client_time)
+        ctime = _check_vote(choice, assignment_id, response_ms, client_time)
+        rater_id, study_id, _ = self._ids(token)
         try:
             with self.db.write() as s:
-                rater = self._rater(s, token)
-                assignment = s.get(Assignment, assignment_id)
-                if assignment is None or assignment.rater_id != rater.id:
-                    raise VoteError(f"assignment {assignment_id} does not exist for this rater")
-                study = s.get(Study, rater.study_id)
-                assert study is not None
-                if study.status != "open":
-                    raise StudyClosedError(_closed(study))
-                v = viewing or Viewing()
-                vote = Vote(study_id=study.id, assignment_id=assignment.id, rater_id=rater.id,
-                            pair_id=assignment.pair_id, choice=choice,
-                            left_stimulus_id=assignment.left_stimulus_id,
-                            right_stimulus_id=assignment.right_stimulus_id,
-                            response_ms=int(round(response_ms)), client_time=ctime, server_time=_now(),
-                            viewport_w=v.viewport_w, viewport_h=v.viewport_h, device_pixel_ratio=v.device_pixel_ratio,
-                            view_ms=v.view_ms, view_mode=v.mode)
-                s.add(vote)
-                s.flush()
-                done = s.scalar(select(func.count(Vote.id)).where(Vote.rater_id == rater.id)) or 0
-                return VoteReceipt(vote.id, done, study.pairs_per_session)
+                return self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime, viewing)
         except IntegrityError:
             raise DuplicateVoteError("this pair was already answered; the first answer stands") from None
+
+    def _submit(self, s, rater_id: int, study_id: int, assignment_id: int,  # type: ignore[no-untyped-def]
+                choice: str, response_ms: int, ctime: datetime | None, viewing: Viewing | None) -> VoteReceipt:
+        c = s.connection()
+        row = c.execute(_SQL.assignment, {"aid": assignment_id, "rater": rater_id}).first()
+        if row is None:
+            raise VoteError(f"assignment {assignment_id} does not exist for this rater")
+        study = self._open_study(c, study_id)
+        v = viewing or Viewing()
+        vote_id = c.execute(_SQL.add_vote, {
+            "study_id": study_id, "assignment_id": assignment_id, "rater_id": rater_id, "pair_id": row.pair_id,
+            "choice": choice, "left_stimulus_id": row.left_stimulus_id, "right_stimulus_id": row.right_stimulus_id,
+            "response_ms": int(round(response_ms)), "client_time": ctime, "server_time": _now(),
+            "viewport_w": v.viewport_w, "viewport_h": v.viewport_h, "device_pixel_ratio": v.device_pixel_ratio,
+            "view_ms": v.view_ms, "view_mode": v.mode}).inserted_primary_key[0]
+        done = c.execute(_SQL.votes_of, {"rater": rater_id}).scalar() or 0
+        return VoteReceipt(vote_id, done, study.pairs_per_session)
 
     # ---- admin ---------------------------------------------------------------------
     def studies(self) -> list[Study]:
@@ -568,9 +605,30 @@ class StudyService:
             return [(st, c) for st, c in rows]
 
 
-def _info(study: Study) -> StudyInfo:
+def _check_vote(choice: str, assignment_id: int, response_ms: int, client_time: object) -> datetime | None:
+    """The client time of a vote; VoteError for arguments out of their domain (before any database work)."""
+    if choice not in CHOICES:
+        raise VoteError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    if isinstance(assignment_id, bool) or not isinstance(assignment_id, int):
+        raise VoteError(f"assignment id must be an integer, got {assignment_id!r}")
+    if isinstance(response_ms, bool) or not isinstance(response_ms, int | float) or not np.isfinite(response_ms):
+        raise VoteError(f"response time must be a number of milliseconds, got {response_ms!r}")
+    if not (0 <= response_ms <= MAX_RESPONSE_MS):
+        raise VoteError(f"response time {response_ms} ms is out of range (0 to {MAX_RESPONSE_MS})")
+    return parse_client_time(client_time)
+
+
+def _info(study: Study | Any) -> StudyInfo:
+    """A study's rater-facing facts, from its ORM object or a row of its columns."""
     return StudyInfo(study.id, study.name, study.slug, study.status, study.task if study.task in TASKS else "quality",
                      study.pairs_per_session, study.completion_code, study.redirect_url)
+
+
+def _closed_text(study: StudyInfo | Study | Any) -> str:
+    """What a rater reads when a study (anything with its status and name) is not open."""
+    if study.status == "closed":
+        return f"The study “{study.name}” is closed: it no longer collects answers. Thank you for your interest."
+    return f"The study “{study.name}” has not started yet: please come back later."
 
 
 def _closed(study: Study) -> str:

@@ -30,6 +30,7 @@ import gradio as gr
 from scipy.stats import spearmanr
 
 from db import Database
+from study import serving
 from study.analysis import LEADERBOARD_HEADERS, Analysis, AnalysisRun, AnalysisRunner, leaderboard_rows
 from study.auth import AdminAuth, attach, routes, session_cookie
 from study.backup import restore_at_start, sqlite_file, start_backup
@@ -49,7 +50,7 @@ HEAD_JS = "<style>\n" + (ASSETS / "study.css").read_text(encoding="utf-8") + "\n
 
 def launch_options() -> dict[str, Any]:
     """What ``launch`` needs for these tabs: page script/style, login routes, no run history."""
-    return {"head": HEAD_JS, "app_kwargs": {"routes": routes()}, "run_history": False,
+    return {"head": HEAD_JS, "app_kwargs": {"routes": routes() + serving.routes()}, "run_history": False,
             "footer_links": ["gradio", "settings"]}
 
 
@@ -87,18 +88,20 @@ def storage_banner(service: StudyService) -> None:
                 visible=bool(problem), elem_id="study-storage-warning")
 
 
-def serve_stimuli(config: StudyConfig) -> None:
-    """Let Gradio serve the prepared stimulus files as they are (static paths).
+def serve_stimuli(config: StudyConfig) -> serving.StimulusStore:
+    """The prepared stimulus files, served as they are (study/serving.py's route).
 
     The importer wrote them once under opaque content-addressed names, so each pair hands
     the page a URL: nothing is decoded or re-encoded per vote. Every file under the folder
-    becomes fetchable, so the database must not live there.
+    becomes fetchable (Gradio's static paths too, for the admin's views), so the database
+    must not live there.
     """
     folder = Path(config.stimuli_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if (db_file := sqlite_file(config.db_url)) is not None and db_file.is_relative_to(folder):
         raise StudyError(f"the study database {config.db_url} must not be inside the stimuli folder {folder}")
     gr.set_static_paths([folder])
+    return serving.StimulusStore(folder)
 
 
 AUTO_REFRESH_S = 10  # the Admin tab's progress and leaderboard refresh by themselves this often
@@ -116,7 +119,7 @@ def analysis_status(run: AnalysisRun) -> str:
 
 
 def _url(path: str) -> str:
-    return "gradio_api/file=" + html.escape(str(Path(path).resolve()), quote=True)
+    return html.escape(serving.stimulus_url(path), quote=True)
 
 
 def stage_html(view: PairView, info: StudyInfo) -> str:
@@ -174,12 +177,13 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
         restore_at_start(config)  # an empty database on a fresh Space: the last snapshot, if any
         service = StudyService(Database(config.db_url), refit_in_background=True)
         start_backup(config, service.db)
-    serve_stimuli(config)
+    store = serve_stimuli(config)
     check_storage(service)
     auth = AdminAuth(config.admin_password)
     root = gr.context.Context.root_block
     if root is not None:
         attach(root, auth)
+        serving.attach(root, store)
     _study_tab(service)
     _admin_tab(service, config, auth)
     return service
@@ -196,6 +200,10 @@ def _study_tab(service: StudyService) -> None:
         store = gr.Textbox(visible=False)  # what the page should remember (study id, token, return URL)
         trial = gr.Textbox(visible=False, elem_id="study-trial")  # the assignment the page shows
         client = gr.Textbox(visible=False, elem_id="study-client")  # client clock + viewing conditions
+        # What the page is at: "rating", "done" or "closed". A vote answers with the few outputs
+        # that change (every gr.update costs Gradio a component rebuild); when it ends the session
+        # or finds the study closed, this changes and the page redraws itself from the token.
+        phase = gr.Textbox(visible=False, elem_id="study-phase")
         with gr.Column(visible=True, elem_id="study-consent") as consent_col:
             title = gr.Markdown("### Image study", elem_id="study-title")
             consent_md = gr.Markdown(CONSENT_TEXT.format(question="Which image looks better?", platform=""))
@@ -221,10 +229,11 @@ def _study_tab(service: StudyService) -> None:
         message = gr.Markdown(elem_id="study-message")
 
         outputs = [token, shown, platform, store, trial, study_dd, title, consent_md, consent_col, rating_col,
-                   done_col, progress, question, stage, done, message]
+                   done_col, progress, question, stage, done, message, phase]
         names = [c for c in ("token", "shown", "platform", "store", "trial", "study_dd", "title", "consent_md",
                              "consent_col", "rating_col", "done_col", "progress", "question", "stage", "done",
-                             "message")]
+                             "message", "phase")]
+        vote_outputs = [shown, trial, store, progress, stage, message, phase]
 
         def screen(**kw: Any) -> tuple[Any, ...]:
             return tuple(kw.get(n, gr.update()) for n in names)
@@ -238,15 +247,15 @@ def _study_tab(service: StudyService) -> None:
                       "store": remember(info, tok, view is None), "study_dd": gr.update(value=str(info.id))}
             if view is None:
                 return screen(**hidden, **kw, rating_col=gr.update(visible=False), done_col=gr.update(visible=True),
-                              done=done_html(info), trial="", shown=(0, 0.0))
+                              done=done_html(info), trial="", shown=(0, 0.0), phase="done")
             return screen(**hidden, **kw, rating_col=gr.update(visible=True), done_col=gr.update(visible=False),
                           progress=progress_html(view), question=f"### {info.question}", stage=stage_html(view, info),
-                          trial=str(view.assignment_id), shown=(view.assignment_id, time.time()))
+                          trial=str(view.assignment_id), shown=(view.assignment_id, time.time()), phase="rating")
 
         def closed(note: str) -> tuple[Any, ...]:
             """A study that is closed (or unknown): plain words, nothing else on the page."""
             return screen(consent_col=gr.update(visible=False), rating_col=gr.update(visible=False),
-                          done_col=gr.update(visible=False), message=f"**{note}**", trial="")
+                          done_col=gr.update(visible=False), message=f"**{note}**", trial="", phase="closed")
 
         def consent_for(info: StudyInfo, params: dict[str, str]) -> tuple[Any, ...]:
             on_platform = " (and the participant id of the platform that sent you)" if any(
@@ -315,15 +324,26 @@ def _study_tab(service: StudyService) -> None:
                     show_progress="minimal", api_visibility="undocumented").then(
             None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
+        def next_screen(tok: str, info: StudyInfo, view: PairView | None, note: str) -> tuple[Any, ...]:
+            """A vote's answer: the next pair in place, or the phase that makes the page redraw."""
+            if view is None:
+                return (0, 0.0), "", remember(info, tok, True), gr.skip(), gr.skip(), note, "done"
+            return ((view.assignment_id, time.time()), str(view.assignment_id), remember(info, tok),
+                    progress_html(view), stage_html(view, info), note, "rating")
+
+        def still(note: str, phase_now: str = "rating") -> tuple[Any, ...]:
+            """A vote that changes nothing but the message (and, when closed, the phase)."""
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), note, phase_now
+
         def vote(choice: str) -> Callable[..., tuple[Any, ...]]:
             def handler(tok: str, sent: tuple, aid: str, ctext: str) -> tuple[Any, ...]:
                 if not tok:
-                    return screen(message="⚠️ Your session has not started: tick the consent box and press Start.")
+                    return still("⚠️ Your session has not started: tick the consent box and press Start.")
                 try:
                     info = service.resume(tok)
                     assignment = int(str(aid).strip())
                 except (StudyError, ValueError):
-                    return screen(message="⚠️ This page lost track of its pair: reload the page to continue.")
+                    return still("⚠️ This page lost track of its pair: reload the page to continue.")
                 try:  # the page sends JSON (clock + viewing); an API client may send the clock alone
                     d = json.loads(ctext) if ctext else {}
                 except ValueError:
@@ -332,28 +352,51 @@ def _study_tab(service: StudyService) -> None:
                 t0 = sent[1] if isinstance(sent, tuple | list) and len(sent) == 2 and sent[0] == assignment else 0
                 rt = max(0, int(round((time.time() - t0) * 1000))) if t0 else 0
                 try:
-                    service.submit_vote(tok, assignment, choice, min(rt, 3_600_000), d.get("t"), Viewing.parse(d))
-                    note = ""
-                except DuplicateVoteError:
-                    note = "That pair was already answered (a double press, or another tab); the first answer stands."
+                    try:
+                        _, view = service.vote_and_next(tok, assignment, choice, min(rt, 3_600_000), d.get("t"),
+                                                        Viewing.parse(d))
+                        return next_screen(tok, info, view, "")
+                    except DuplicateVoteError:
+                        note = "That pair was already answered (a double press, or another tab); the first answer stands."
+                    except StudyClosedError:
+                        raise
+                    except StudyError as e:
+                        note = f"⚠️ {e}"
+                    return next_screen(tok, info, service.next_pair(tok), note)
                 except StudyClosedError as e:
-                    return closed(str(e))
-                except StudyError as e:
-                    note = f"⚠️ {e}"
-                try:
-                    return show(tok, info, service.next_pair(tok), note)
-                except StudyClosedError as e:
-                    return closed(str(e))
+                    return still(f"**{e}**", "closed")
                 except StudyError as e:  # e.g. the database cannot be written: say so, keep the page
-                    return screen(message=f"⚠️ {e}")
+                    return still(f"⚠️ {e}")
             return handler
+
+        def redraw(tok: str, now: str) -> tuple[Any, ...]:
+            """The whole page for the token, when a vote moved it to "done" or "closed"."""
+            if now not in ("done", "closed") or not tok:
+                return screen()
+            try:
+                info = service.resume(tok)
+            except StudyError as e:
+                return closed(str(e))
+            if now == "closed":
+                return closed(info.closed_message)
+            try:
+                return show(tok, info, service.next_pair(tok))
+            except StudyClosedError as e:
+                return closed(str(e))
+            except StudyError as e:
+                return screen(message=f"⚠️ {e}")
+
+        phase.change(redraw, [token, phase], outputs, api_visibility="private", queue=False).then(
+            None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
         stamp = "(tok, sent, aid, c) => [tok, sent, window.__miscStudy.trial(aid), window.__miscStudy.client()]"
         for btn, choice in ((btn_a, "left"), (btn_t, "tie"), (btn_b, "right")):
-            # queue=False: a vote is one short POST answered at once (no queue, no event stream);
-            # measured with bench.study_load (docs/STUDY.md).
-            btn.click(vote(choice), [token, shown, trial, client], outputs, js=stamp, api_name=f"study_vote_{choice}",
-                      queue=False, show_progress="minimal", api_visibility="undocumented").then(
+            # queue=False: a vote is one short POST answered at once (no queue, no event stream),
+            # with only the outputs that change, all plain text: no pre/postprocessing (Gradio
+            # would hand each value to a worker thread). Measured with bench.study_load (docs/STUDY.md).
+            btn.click(vote(choice), [token, shown, trial, client], vote_outputs, js=stamp,
+                      api_name=f"study_vote_{choice}", queue=False, show_progress="minimal",
+                      preprocess=False, postprocess=False, api_visibility="undocumented").then(
                 None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
 

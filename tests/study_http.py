@@ -15,12 +15,13 @@ from study.service import StudyService
 @contextmanager
 def serve_study(config: StudyConfig, service: StudyService) -> Iterator[str]:
     """Yield the base URL of a running app with the Study and Admin tabs; closed afterwards."""
-    from study.ui import build_study_tabs
+    from study.ui import build_study_tabs, launch_options
 
     with gr.Blocks() as app, gr.Tabs():
         build_study_tabs(config, service)
     port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                       **launch_options())  # the page script and the study's routes (stimuli, login)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

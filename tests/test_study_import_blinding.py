@@ -115,7 +115,7 @@ def test_served_images_carry_no_metadata_and_no_condition(tmp_path: Path) -> Non
     stored = {Path(st.path).name: Path(st.path).read_bytes() for st, _ in service.stimuli(sid)}
     for url, data in served:
         _assert_clean(data, url.rsplit("/", 1)[-1])
-        assert "gradio_api/file=" in url and url.rsplit("/", 1)[-1] in stored
+        assert url.startswith("study-stimuli/") and url.rsplit("/", 1)[-1] in stored  # the hash alone, no path
         assert stored[url.rsplit("/", 1)[-1]] == data  # served as stored: not re-encoded per vote
     service.db.dispose()
 
