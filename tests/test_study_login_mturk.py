@@ -291,3 +291,16 @@ def test_sign_in_over_http_reaches_the_handler_as_a_profile(tmp_path: Path,
     with service.db.read() as s:
         rater = s.scalars(select(Rater).where(Rater.study_id == sid)).one()
     assert rater.platform_id == "hf:carol" and rater.platform == {"hf_user": "carol"}
+
+
+def test_without_the_oauth_packages_the_app_starts_with_the_sign_in_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    import study.ui
+
+    monkeypatch.setattr(study.ui.importlib.util, "find_spec", lambda name: None)
+    service, _, config = open_study(tmp_path, StudyOptions(pairs_per_session=2, golden_every=0, rater_login="hf"))
+    config.hf_login = True
+    with caplog.at_level("ERROR", logger="misc.study"):
+        demo = _tabs(config, service)
+    assert not demo.expects_oauth  # no LoginButton: Gradio would refuse to start without the packages
+    assert "sign-in is off" in caplog.text and "itsdangerous" in caplog.text
