@@ -299,6 +299,14 @@ class StudyService:
             return known
         return token
 
+    def note_assignment(self, token: str, platform: dict[str, str] | None) -> None:
+        """A stored session reopened from an MTurk link: keep the assignment it brings (to hand back)."""
+        params = {k: str(v)[:200] for k, v in (platform or {}).items() if k in MTURK_ASSIGNMENT_KEYS and v}
+        if not params or is_preview(params):
+            return
+        with self.db.write() as s:
+            _new_assignment(self._rater(s, token), params)
+
     def platform_params(self, token: str) -> dict[str, str]:
         """The link parameters stored with a session (for the done page: MTurk's hand-back)."""
         with self.db.read() as s:

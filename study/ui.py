@@ -327,11 +327,13 @@ def _study_tab(service: StudyService, config: StudyConfig) -> None:
                 return owner is None and not info.login_required
             return owner is None or owner == profile.username
 
-        def resume(tok: str, info: StudyInfo, profile: gr.OAuthProfile | None = None) -> tuple[Any, ...] | None:
+        def resume(tok: str, info: StudyInfo, profile: gr.OAuthProfile | None = None,
+                   params: dict[str, str] | None = None) -> tuple[Any, ...] | None:
             try:
                 service.resume(tok, info.id)
                 if not owner_ok(tok, info, profile):
                     return None  # another account (or signed out) on this browser: its own session
+                service.note_assignment(tok, params)  # an MTurk link: the assignment to hand back now
                 return show(tok, info, service.next_pair(tok))
             except StudyClosedError as e:
                 return closed(str(e))
@@ -351,7 +353,7 @@ def _study_tab(service: StudyService, config: StudyConfig) -> None:
                 if is_preview(params):
                     return preview(info)
                 tok = sessions.get(str(info.id))
-                return (resume(tok, info, profile) if tok else None) or consent_for(info, params, profile)
+                return (resume(tok, info, profile, params) if tok else None) or consent_for(info, params, profile)
             for sid, tok in sessions.items():  # no link: a session this browser already has
                 try:
                     info = service.find_study(sid)
@@ -605,7 +607,8 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
         sid = import_upload(service.db, csv_file, list(imgs or []), config, nm, options(sched, n, g, tk, login, desc))
         return after_create(sid, with_traps)
 
-    # New inputs go last, with defaults: API clients that send the earlier ones keep working.
+    # An API client sends every input (admin endpoints are undocumented: no defaults are filled in);
+    # scripts/space_check_client.py is the reference call.
     hidden_api = {"api_visibility": "undocumented"}
     create_path.click(from_path, [name, scheduler, per_session, golden_every, manifest_path, task, traps,
                                   rater_login, description],

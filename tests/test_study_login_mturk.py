@@ -102,6 +102,9 @@ def test_mturk_preview_starts_nothing_and_a_worker_keeps_one_session(tmp_path: P
     again = service.start_session(sid, platform={**MTURK, "assignmentId": "3NEWASSIGN"})
     assert again == tok  # one worker, one session; the assignment to hand back is the new one
     assert service.platform_params(tok)["assignmentId"] == "3NEWASSIGN"
+    service.note_assignment(tok, {"assignmentId": PREVIEW_ASSIGNMENT})  # a preview changes nothing
+    service.note_assignment(tok, {"assignmentId": "3THIRD", "workerId": "other"})  # the id is not rewritten
+    assert service.platform_params(tok) == {**MTURK, "assignmentId": "3THIRD"}
 
 
 # ---- Hugging Face sign-in: the service -------------------------------------------------------
