@@ -1,12 +1,16 @@
 """The Study (rater) and Admin tabs.
 
     Study tab:  link (?study=slug&PROLIFIC_PID=…) + the page's stored sessions ─► arrive
+                    ├─ MTurk preview (assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE) ─► "accept the HIT" only
                     ├─ stored token for this study ─► resume: the unanswered pair again (no new rater)
-                    └─ consent ─► start_session ─► token kept in the browser (localStorage)
+                    └─ consent (+ Sign in with Hugging Face, per study) ─► start_session ─► token kept
+                       in the browser (localStorage)
                 ─► [A | (original) | B] at 1:1 device pixels + the task's question ─► A / same / B
-                ─► submit_vote(the pair the page shows) ─► next_pair ─► … ─► completion code (+ return URL)
+                ─► submit_vote(the pair the page shows) ─► next_pair ─► … ─► completion code
+                   (+ MTurk's external-HIT form, or the return URL)
     Admin tab:  log in once (POST /study-admin/login ─► HttpOnly cookie; study/auth.py)
-                ─► create study (task, trap pairs) ─► link, completion code, return URL ─► open / close
+                ─► create study (task, trap pairs, rater sign-in) ─► link, completion code, return URL
+                ─► open / close
                 ─► progress ─► analyse (leaderboard, correlations, screening, scatter) ─► exports
 
 ``build_study_tabs(config)`` adds both tabs inside an open ``gr.Blocks()`` / ``gr.Tabs()``;
