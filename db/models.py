@@ -51,6 +51,10 @@ PAIR_KINDS = ("test", "golden", "trap")
 STIMULUS_ROLES = ("test", "reference", "degraded")
 CHOICES = ("left", "right", "tie")
 SCHEDULERS = ("balanced", "active")
+# How a rater says who they are (revision 0004): none (a random token, or a platform id from the
+# link); hf (sign in with Hugging Face first: the username is the participant id);
+# hf-optional (the sign-in is offered; without it the rater is anonymous).
+RATER_LOGINS = ("none", "hf", "hf-optional")
 
 
 def utcnow() -> datetime:
@@ -90,6 +94,8 @@ class Study(Base):
     task: Mapped[str] = mapped_column(String(10), default="quality", server_default="quality")
     completion_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
     redirect_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Since revision 0004: whether raters sign in with Hugging Face (RATER_LOGINS).
+    rater_login: Mapped[str] = mapped_column(String(12), default="none", server_default="none")
 
     conditions: Mapped[list[Condition]] = relationship(back_populates="study", cascade="all, delete-orphan")
     stimuli: Mapped[list[Stimulus]] = relationship(back_populates="study", cascade="all, delete-orphan")

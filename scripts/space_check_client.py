@@ -91,7 +91,7 @@ def study_vote(url: str, password: str, work: Path) -> None:
     if r.status_code != 200 or COOKIE not in r.cookies:
         raise SystemExit(f"admin login: HTTP {r.status_code} {r.text[:200]}")
     client = Client(url, verbose=False, headers={"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"})
-    _, status = client.predict("space check", "balanced", 4, 0, str(manifest), "quality", False,
+    _, status = client.predict("space check", "balanced", 4, 0, str(manifest), "quality", False, "none", "",
                                api_name="/admin_create_from_path")  # fmt: skip
     found = re.search(r"Created study (\d+)", str(status))
     if not found:

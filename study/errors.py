@@ -41,6 +41,10 @@ class AuthError(StudyError, PermissionError):
     """The admin password is wrong, or admin is disabled because none is configured."""
 
 
+class LoginRequiredError(StudyError, PermissionError):
+    """The study asks raters to sign in (with Hugging Face) before they start."""
+
+
 class StudyStorageError(StudyError, StorageError):
     """The database failed (disk full, read-only file, I/O error): nothing was stored.
 

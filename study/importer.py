@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from db import Condition, Database, Pair, Stimulus, Study
+from db.models import RATER_LOGINS
 from study.config import StudyConfig
 from study.errors import ManifestError, UploadError
 from study.manifest import Manifest, load_manifest, parse_csv, parse_json
@@ -46,6 +47,9 @@ class StudyOptions:
     balanced_votes_per_pair: int = 1
     description: str = ""
     task: str = "quality"  # "quality" | "fidelity" (needs every source's reference image)
+    # "none" | "hf" (raters sign in with Hugging Face first; the username is the participant id)
+    # | "hf-optional" (the sign-in is offered, not required). Needs the Space's OAuth (docs/STUDY.md).
+    rater_login: str = "none"
 
 
 def _check_image(path: Path, config: StudyConfig, what: str) -> None:
@@ -133,6 +137,8 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
         raise ManifestError("no source image has two or more stimuli: there is nothing to compare")
     if options.task not in ("quality", "fidelity"):
         raise ManifestError(f"task must be 'quality' or 'fidelity', got {options.task!r}")
+    if options.rater_login not in RATER_LOGINS:
+        raise ManifestError(f"rater_login must be one of {', '.join(RATER_LOGINS)}, got {options.rater_login!r}")
     missing = sorted(k for k, v in by_source.items() if v[0].reference_path is None)
     if options.task == "fidelity" and missing:
         raise ManifestError(f"a fidelity study shows each source's original: no reference_path for "
@@ -161,7 +167,7 @@ def create_study(db: Database, manifest: Manifest, config: StudyConfig, name: st
                           scheduler=options.scheduler, pairs_per_session=options.pairs_per_session,
                           golden_every=options.golden_every,
                           balanced_votes_per_pair=options.balanced_votes_per_pair, source=source,
-                          task=options.task)
+                          task=options.task, rater_login=options.rater_login)
             s.add(study)
             s.flush()
             set_metrics = {(c.codec, c.target_bpp): c.metrics for c in manifest.conditions}

@@ -29,15 +29,17 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import Assignment, Condition, Database, Pair, Rater, Stimulus, Study, Vote
-from db.models import CHOICES, TASKS
+from db.models import CHOICES, RATER_LOGINS, TASKS
 from study.errors import (
     DuplicateVoteError,
+    LoginRequiredError,
     NotFoundError,
     StudyClosedError,
     StudyError,
     StudyStorageError,
     VoteError,
 )
+from study.mturk import is_preview
 from study.scaling import aggregate, fit_bt_davidson
 from study.scheduler import Candidate, choose, is_golden_slot
 
@@ -46,8 +48,16 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNO
 INFO_KEYS = ("age_range", "vision", "display", "experience", "comment")
 # URL parameters of crowdsourcing platforms stored with the rater. The first present of
 # PLATFORM_ID_KEYS is the participant id (one session per study and id).
-PLATFORM_KEYS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "participant")
+PLATFORM_KEYS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "turkSubmitTo",
+                 "participant")
 PLATFORM_ID_KEYS = ("PROLIFIC_PID", "workerId", "participant")
+# MTurk's keys that name the current assignment: a returning worker may bring a new one.
+MTURK_ASSIGNMENT_KEYS = ("assignmentId", "hitId", "turkSubmitTo")
+# A Hugging Face sign-in is stored as platform["hf_user"] and the participant id "hf:<username>"
+# (never taken from the link: a link's id that starts with "hf:" is not used as an id).
+HF_USER_KEY = "hf_user"
+HF_ID_PREFIX = "hf:"
+HF_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 VIEW_MODES = ("side", "toggle")
 QUESTIONS = {"quality": "Which image looks better?",
@@ -80,6 +90,16 @@ class StudyInfo:
     pairs_per_session: int
     completion_code: str | None
     redirect_url: str | None
+    rater_login: str = "none"  # RATER_LOGINS
+    description: str = ""
+
+    @property
+    def login_required(self) -> bool:
+        return self.rater_login == "hf"
+
+    @property
+    def login_offered(self) -> bool:
+        return self.rater_login in ("hf", "hf-optional")
 
     @property
     def question(self) -> str:
@@ -197,7 +217,7 @@ class _VoteStatements:
         a, v, st, p = (Assignment.__table__.c, Vote.__table__.c, Stimulus.__table__.c, Pair.__table__.c)
         sc = Study.__table__.c
         self.info = select(sc.id, sc.name, sc.slug, sc.status, sc.task, sc.pairs_per_session, sc.completion_code,
-                           sc.redirect_url).where(sc.id == bindparam("study"))
+                           sc.redirect_url, sc.rater_login, sc.description).where(sc.id == bindparam("study"))
         self.study = select(sc.status, sc.pairs_per_session, sc.task, sc.golden_every, sc.scheduler,
                             sc.balanced_votes_per_pair, sc.name).where(sc.id == bindparam("study"))
         self.pending = (select(a.id, a.position, a.left_stimulus_id, a.right_stimulus_id, a.shown_count)
@@ -262,15 +282,26 @@ class StudyService:
             return _info(study)
 
     def start_session(self, study_id: int, info: dict[str, str] | None = None,
-                      platform: dict[str, str] | None = None) -> str:
+                      platform: dict[str, str] | None = None, hf_user: str | None = None) -> str:
         """Record consent now and return the rater's token.
 
         With a platform participant id (``PROLIFIC_PID``, ``workerId``) that already has a
-        session in this study, that session's token is returned: one id, one session.
+        session in this study, that session's token is returned: one id, one session (a
+        returning MTurk worker's new assignment is stored with it). ``hf_user`` is the
+        Hugging Face username of a signed-in rater (from the server's OAuth session, never
+        from the link): in a study with ``rater_login`` hf it is required and is the
+        participant id; with hf-optional it is the id when present; with none it is ignored.
+        An MTurk preview (``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``) starts nothing.
         """
         info = {k: str(v)[:200] for k, v in (info or {}).items() if k in INFO_KEYS and v not in (None, "")}
         params = {k: str(v)[:200] for k, v in (platform or {}).items() if k in PLATFORM_KEYS and v not in (None, "")}
-        pid = next((params[k] for k in PLATFORM_ID_KEYS if k in params), None)
+        if is_preview(params):
+            raise StudyError("this is a preview of the HIT: accept the HIT to start")
+        user = (hf_user or "").strip() or None
+        if user is not None and not HF_USER_RE.match(user):
+            raise StudyError("the Hugging Face username is not a valid one")
+        pid = next((params[k] for k in PLATFORM_ID_KEYS if k in params and not params[k].startswith(HF_ID_PREFIX)),
+                   None)
         token = secrets.token_hex(16)
         try:
             with self.db.write() as s:
@@ -279,10 +310,17 @@ class StudyService:
                     raise NotFoundError(f"no study with id {study_id}")
                 if study.status != "open":
                     raise StudyClosedError(_closed(study))
+                login = study.rater_login if study.rater_login in RATER_LOGINS else "none"
+                if login == "hf" and user is None:
+                    raise LoginRequiredError("this study asks you to sign in with Hugging Face first")
+                if login != "none" and user is not None:
+                    params[HF_USER_KEY] = user
+                    pid = HF_ID_PREFIX + user
                 if pid is not None:
-                    known = s.scalar(select(Rater.token).where(Rater.study_id == study_id, Rater.platform_id == pid))
+                    known = s.scalar(select(Rater).where(Rater.study_id == study_id, Rater.platform_id == pid))
                     if known is not None:
-                        return known
+                        _new_assignment(known, params)
+                        return known.token
                 s.add(Rater(study_id=study_id, token=token, consent_at=_now(), info=info,
                             platform_id=pid, platform=params or None))
         except IntegrityError:  # the same platform id started twice at once: the first one stands
@@ -292,6 +330,20 @@ class StudyService:
                 raise
             return known
         return token
+
+    def note_assignment(self, token: str, platform: dict[str, str] | None) -> None:
+        """A stored session reopened from an MTurk link: keep the assignment it brings (to hand back)."""
+        params = {k: str(v)[:200] for k, v in (platform or {}).items() if k in MTURK_ASSIGNMENT_KEYS and v}
+        if not params or is_preview(params):
+            return
+        with self.db.write() as s:
+            _new_assignment(self._rater(s, token), params)
+
+    def platform_params(self, token: str) -> dict[str, str]:
+        """The link parameters stored with a session (for the done page: MTurk's hand-back)."""
+        with self.db.read() as s:
+            rater = self._rater(s, token)
+            return {str(k): str(v) for k, v in (rater.platform or {}).items()}
 
     def resume(self, token: str, study_id: int | None = None) -> StudyInfo:
         """The study of a stored token (checked against ``study_id`` when given)."""
@@ -621,7 +673,16 @@ def _check_vote(choice: str, assignment_id: int, response_ms: int, client_time: 
 def _info(study: Study | Any) -> StudyInfo:
     """A study's rater-facing facts, from its ORM object or a row of its columns."""
     return StudyInfo(study.id, study.name, study.slug, study.status, study.task if study.task in TASKS else "quality",
-                     study.pairs_per_session, study.completion_code, study.redirect_url)
+                     study.pairs_per_session, study.completion_code, study.redirect_url,
+                     study.rater_login if study.rater_login in RATER_LOGINS else "none", study.description or "")
+
+
+def _new_assignment(rater: Rater, params: dict[str, str]) -> None:
+    """A returning MTurk worker brings the assignment to hand back now: store it with the session."""
+    fresh = {k: params[k] for k in MTURK_ASSIGNMENT_KEYS if k in params}
+    old = dict(rater.platform or {})
+    if fresh and any(old.get(k) != v for k, v in fresh.items()):
+        rater.platform = {**old, **fresh}
 
 
 def _closed_text(study: StudyInfo | Study | Any) -> str:

@@ -1,12 +1,16 @@
 """The Study (rater) and Admin tabs.
 
     Study tab:  link (?study=slug&PROLIFIC_PID=…) + the page's stored sessions ─► arrive
+                    ├─ MTurk preview (assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE) ─► "accept the HIT" only
                     ├─ stored token for this study ─► resume: the unanswered pair again (no new rater)
-                    └─ consent ─► start_session ─► token kept in the browser (localStorage)
+                    └─ consent (+ Sign in with Hugging Face, per study) ─► start_session ─► token kept
+                       in the browser (localStorage)
                 ─► [A | (original) | B] at 1:1 device pixels + the task's question ─► A / same / B
-                ─► submit_vote(the pair the page shows) ─► next_pair ─► … ─► completion code (+ return URL)
+                ─► submit_vote(the pair the page shows) ─► next_pair ─► … ─► completion code
+                   (+ MTurk's external-HIT form, or the return URL)
     Admin tab:  log in once (POST /study-admin/login ─► HttpOnly cookie; study/auth.py)
-                ─► create study (task, trap pairs) ─► link, completion code, return URL ─► open / close
+                ─► create study (task, trap pairs, rater sign-in) ─► link, completion code, return URL
+                ─► open / close
                 ─► progress ─► analyse (leaderboard, correlations, screening, scatter) ─► exports
 
 ``build_study_tabs(config)`` adds both tabs inside an open ``gr.Blocks()`` / ``gr.Tabs()``;
@@ -16,8 +20,10 @@ API link in the footer). No event of either tab takes the admin password as an i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
+import importlib.util
 import json
 import logging
 import tempfile
@@ -38,8 +44,9 @@ from study.config import StudyConfig
 from study.errors import DuplicateVoteError, StudyClosedError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
 from study.importer import StudyOptions, import_manifest, import_upload
+from study.mturk import is_preview, submit_form
 from study.plots import leaderboard, scatter
-from study.service import PLATFORM_KEYS, PairView, StudyInfo, StudyService, Viewing
+from study.service import HF_USER_KEY, PLATFORM_KEYS, PairView, StudyInfo, StudyService, Viewing
 
 log = logging.getLogger("misc.study")
 
@@ -143,11 +150,14 @@ def progress_html(view: PairView) -> str:
             f'<progress value="{view.position}" max="{view.total}"></progress></div>')
 
 
-def done_html(info: StudyInfo) -> str:
+def done_html(info: StudyInfo, platform: dict[str, str] | None = None, mturk_loopback: bool = False) -> str:
+    """Thanks, the completion code, and the way back: MTurk's form post, or the return URL."""
     out = "<h3>Thank you!</h3><p>Your answers are saved.</p>"
     if info.completion_code:
         out += (f'<p>Your completion code: <code id="study-code">{html.escape(info.completion_code)}</code></p>')
-    if info.redirect_url:
+    if (form := submit_form(platform, info.completion_code, mturk_loopback)) is not None:
+        out += form  # an MTurk worker hands the assignment back here (no automatic redirect)
+    elif info.redirect_url:
         url = html.escape(info.redirect_url, quote=True)
         out += (f'<p><a id="study-return" href="{url}">Return to the study platform</a> '
                 f"(you are taken there in a few seconds).</p>")
@@ -170,9 +180,20 @@ def _parse_link(text: str | None) -> tuple[dict[str, str], dict[str, str]]:
     return params, sessions
 
 
+def hf_login_problem() -> str | None:
+    """Why Gradio's OAuth cannot be attached here (its packages are missing), or None."""
+    missing = [m for m in ("authlib", "itsdangerous") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} (gradio[oauth]) not installed: install requirements.txt"
+    return None
+
+
 def build_study_tabs(config: StudyConfig | None = None, service: StudyService | None = None) -> StudyService:
     """Add the Study and Admin tabs to the Blocks being built; returns the service they use."""
     config = config or StudyConfig.from_env()
+    if config.hf_login and (problem := hf_login_problem()):
+        log.error("the Hugging Face sign-in is off: %s", problem)
+        config = dataclasses.replace(config, hf_login=False)
     if service is None:
         restore_at_start(config)  # an empty database on a fresh Space: the last snapshot, if any
         service = StudyService(Database(config.db_url), refit_in_background=True)
@@ -184,13 +205,34 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
     if root is not None:
         attach(root, auth)
         serving.attach(root, store)
-    _study_tab(service)
+    _study_tab(service, config)
     _admin_tab(service, config, auth)
     return service
 
 
 # ---- rater tab ---------------------------------------------------------------------------
-def _study_tab(service: StudyService) -> None:
+def preview_md(info: StudyInfo) -> str:
+    """An MTurk preview: what the HIT is, and that it starts once accepted (no session yet)."""
+    about = info.description.strip() or CONSENT_TEXT.split("\n\n")[0].format(question=info.question, platform="")
+    return f"### {info.name}\n\n{about}\n\n**This is a preview: accept the HIT to start.**"
+
+
+def login_md(info: StudyInfo, available: bool, profile: gr.OAuthProfile | None) -> str:
+    """What the consent screen says about signing in with Hugging Face (to this rater only)."""
+    if not info.login_offered:
+        return ""
+    if not available:
+        return ("⚠️ This study asks raters to sign in with Hugging Face, but this app offers no sign-in: "
+                "please tell the study's organiser." if info.login_required else "")
+    if profile is not None:
+        return f"Signed in with Hugging Face as **{html.escape(profile.username)}**."
+    if info.login_required:
+        return ("**Sign in with Hugging Face** (the button below) to take part: your username becomes your "
+                "participant id, so you keep one session in this study wherever you sign in.")
+    return "You may sign in with Hugging Face (optional): then you keep one session in this study wherever you sign in."
+
+
+def _study_tab(service: StudyService, config: StudyConfig) -> None:
     with gr.Tab("Study", id="study"):
         storage_banner(service)
         token = gr.State("")
@@ -206,7 +248,11 @@ def _study_tab(service: StudyService) -> None:
         phase = gr.Textbox(visible=False, elem_id="study-phase")
         with gr.Column(visible=True, elem_id="study-consent") as consent_col:
             title = gr.Markdown("### Image study", elem_id="study-title")
-            consent_md = gr.Markdown(CONSENT_TEXT.format(question="Which image looks better?", platform=""))
+            consent_md = gr.Markdown(CONSENT_TEXT.format(question="Which image looks better?", platform=""),
+                                     elem_id="study-consent-text")
+            login_note = gr.Markdown(elem_id="study-login-note")
+            # Only where a sign-in can work (study/config.py): a LoginButton makes Gradio attach OAuth routes.
+            login_btn = gr.LoginButton(visible=False, elem_id="study-login") if config.hf_login else None
             study_dd = gr.Dropdown(label="Study", choices=[], interactive=True, elem_id="study-select",
                                    allow_custom_value=True)  # ids are checked by the service
             with gr.Row():
@@ -228,26 +274,32 @@ def _study_tab(service: StudyService) -> None:
             done = gr.HTML(elem_id="study-done-text")
         message = gr.Markdown(elem_id="study-message")
 
+        # The message stays last (API clients read it there); the sign-in button only where it exists.
         outputs = [token, shown, platform, store, trial, study_dd, title, consent_md, consent_col, rating_col,
-                   done_col, progress, question, stage, done, message, phase]
-        names = [c for c in ("token", "shown", "platform", "store", "trial", "study_dd", "title", "consent_md",
-                             "consent_col", "rating_col", "done_col", "progress", "question", "stage", "done",
-                             "message", "phase")]
-        vote_outputs = [shown, trial, store, progress, stage, message, phase]
+                   done_col, progress, question, stage, done, login_note, *([login_btn] if login_btn else []), phase,
+                   message]
+        names = ["token", "shown", "platform", "store", "trial", "study_dd", "title", "consent_md",
+                 "consent_col", "rating_col", "done_col", "progress", "question", "stage", "done", "login_note",
+                 *(["login_btn"] if login_btn else []), "phase", "message"]
+        vote_outputs = [shown, trial, store, progress, stage, phase, message]
 
         def screen(**kw: Any) -> tuple[Any, ...]:
             return tuple(kw.get(n, gr.update()) for n in names)
 
-        def remember(info: StudyInfo, tok: str, finished: bool = False) -> str:
+        def remember(info: StudyInfo, tok: str, redirect: bool = False) -> str:
             return json.dumps({"key": str(info.id), "token": tok,
-                               "redirect": info.redirect_url if finished else None})
+                               "redirect": info.redirect_url if redirect else None})
 
         def show(tok: str, info: StudyInfo, view: PairView | None, note: str = "", **kw: Any) -> tuple[Any, ...]:
             hidden = {"consent_col": gr.update(visible=False), "message": note, "token": tok,
-                      "store": remember(info, tok, view is None), "study_dd": gr.update(value=str(info.id))}
+                      "store": remember(info, tok), "study_dd": gr.update(value=str(info.id))}
             if view is None:
+                params = service.platform_params(tok)
+                mturk = submit_form(params, info.completion_code, config.mturk_loopback) is not None
+                hidden["store"] = remember(info, tok, redirect=not mturk)  # MTurk: the form post is the way back
                 return screen(**hidden, **kw, rating_col=gr.update(visible=False), done_col=gr.update(visible=True),
-                              done=done_html(info), trial="", shown=(0, 0.0), phase="done")
+                              done=done_html(info, params, config.mturk_loopback), trial="", shown=(0, 0.0),
+                              phase="done")
             return screen(**hidden, **kw, rating_col=gr.update(visible=True), done_col=gr.update(visible=False),
                           progress=progress_html(view), question=f"### {info.question}", stage=stage_html(view, info),
                           trial=str(view.assignment_id), shown=(view.assignment_id, time.time()), phase="rating")
@@ -257,24 +309,53 @@ def _study_tab(service: StudyService) -> None:
             return screen(consent_col=gr.update(visible=False), rating_col=gr.update(visible=False),
                           done_col=gr.update(visible=False), message=f"**{note}**", trial="", phase="closed")
 
-        def consent_for(info: StudyInfo, params: dict[str, str]) -> tuple[Any, ...]:
+        def login_screen(info: StudyInfo | None, profile: gr.OAuthProfile | None) -> dict[str, Any]:
+            """The sign-in note and button for the study on the consent screen."""
+            out: dict[str, Any] = {"login_note": login_md(info, config.hf_login, profile) if info else ""}
+            if login_btn is not None:
+                out["login_btn"] = gr.update(visible=bool(info and info.login_offered))
+            return out
+
+        def consent_for(info: StudyInfo, params: dict[str, str], profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
             on_platform = " (and the participant id of the platform that sent you)" if any(
                 k in params for k in PLATFORM_KEYS) else ""
+            if info.login_offered and config.hf_login:
+                on_platform += (" (and, if you sign in, your Hugging Face username: it is never shown to other "
+                                "raters nor written to the study's exports)")
             return screen(platform={k: v for k, v in params.items() if k in PLATFORM_KEYS},
                           study_dd=gr.update(choices=[(info.name, str(info.id))], value=str(info.id), visible=False),
                           title=f"### {info.name}", consent_md=CONSENT_TEXT.format(question=info.question,
-                                                                                    platform=on_platform))
+                                                                                    platform=on_platform),
+                          **login_screen(info, profile))
 
-        def resume(tok: str, info: StudyInfo) -> tuple[Any, ...] | None:
+        def preview(info: StudyInfo) -> tuple[Any, ...]:
+            """MTurk's preview of the HIT: the study in words; no consent form, no session."""
+            return screen(consent_col=gr.update(visible=False), rating_col=gr.update(visible=False),
+                          done_col=gr.update(visible=False), message=preview_md(info), trial="")
+
+        def owner_ok(tok: str, info: StudyInfo, profile: gr.OAuthProfile | None) -> bool:
+            """A stored session of a sign-in study resumes only for the account that started it."""
+            if not info.login_offered:
+                return True
+            owner = service.platform_params(tok).get(HF_USER_KEY)
+            if profile is None:
+                return owner is None and not info.login_required
+            return owner is None or owner == profile.username
+
+        def resume(tok: str, info: StudyInfo, profile: gr.OAuthProfile | None = None,
+                   params: dict[str, str] | None = None) -> tuple[Any, ...] | None:
             try:
                 service.resume(tok, info.id)
+                if not owner_ok(tok, info, profile):
+                    return None  # another account (or signed out) on this browser: its own session
+                service.note_assignment(tok, params)  # an MTurk link: the assignment to hand back now
                 return show(tok, info, service.next_pair(tok))
             except StudyClosedError as e:
                 return closed(str(e))
             except StudyError:
                 return None  # a stale or foreign token: start afresh
 
-        def arrive(text: str) -> tuple[Any, ...]:
+        def arrive(text: str, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
             params, sessions = _parse_link(text)
             ref = params.get("study", "").strip()
             if ref:
@@ -284,35 +365,55 @@ def _study_tab(service: StudyService) -> None:
                     return closed(str(e))
                 if info.status != "open":
                     return closed(info.closed_message)
+                if is_preview(params):
+                    return preview(info)
                 tok = sessions.get(str(info.id))
-                return (resume(tok, info) if tok else None) or consent_for(info, params)
+                return (resume(tok, info, profile, params) if tok else None) or consent_for(info, params, profile)
             for sid, tok in sessions.items():  # no link: a session this browser already has
                 try:
                     info = service.find_study(sid)
                 except StudyError:
                     continue
-                if info.status == "open" and (out := resume(tok, info)) is not None:
+                if info.status == "open" and (out := resume(tok, info, profile)) is not None:
                     return out
             choices = [(n, str(i)) for i, n in service.open_studies()]
+            first = service.find_study(choices[0][1]) if choices else None
             return screen(study_dd=gr.update(choices=choices, value=choices[0][1] if choices else None, visible=True),
-                          platform={k: v for k, v in params.items() if k in PLATFORM_KEYS})
+                          platform={k: v for k, v in params.items() if k in PLATFORM_KEYS},
+                          **login_screen(first, profile))
 
         gr.on(triggers=None, fn=arrive, inputs=[link], outputs=outputs, js="() => [window.__miscStudy.link()]",
               api_visibility="private", queue=False).then(
             None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
 
+        def pick(study_id: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+            """A study chosen in the dropdown (no link): its sign-in note and button."""
+            try:
+                info = service.find_study(str(study_id)) if study_id else None
+            except StudyError:
+                info = None
+            return screen(**login_screen(info, profile))
+
+        study_dd.input(pick, [study_dd], outputs, api_visibility="private", queue=False)
+
         def begin(study_id: str | None, agreed: bool, a: str, v: str, d: str, text: str | None,
-                  plat: dict | None) -> tuple[Any, ...]:
+                  plat: dict | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
             if not agreed:
                 return screen(message="⚠️ Please tick the consent box to take part.")
             if not study_id:
                 return screen(message="No study is open at the moment.")
             try:
                 info = service.find_study(str(study_id))
+                if is_preview(plat):
+                    return preview(info)
+                if info.login_required and profile is None:
+                    return screen(message="⚠️ Please sign in with Hugging Face first (the button above Start)."
+                                  if config.hf_login else login_md(info, False, None))
                 _, sessions = _parse_link(text)
-                if (tok := sessions.get(str(info.id))) and (out := resume(tok, info)) is not None:
+                if (tok := sessions.get(str(info.id))) and (out := resume(tok, info, profile)) is not None:
                     return out  # another tab of this browser started meanwhile
-                tok = service.start_session(info.id, {"age_range": a, "vision": v, "display": d}, plat or {})
+                tok = service.start_session(info.id, {"age_range": a, "vision": v, "display": d}, plat or {},
+                                            hf_user=profile.username if profile is not None else None)
                 return show(tok, info, service.next_pair(tok))
             except StudyClosedError as e:
                 return closed(str(e))
@@ -326,14 +427,14 @@ def _study_tab(service: StudyService) -> None:
 
         def next_screen(tok: str, info: StudyInfo, view: PairView | None, note: str) -> tuple[Any, ...]:
             """A vote's answer: the next pair in place, or the phase that makes the page redraw."""
-            if view is None:
-                return (0, 0.0), "", remember(info, tok, True), gr.skip(), gr.skip(), note, "done"
+            if view is None:  # the redraw decides on the way back (return URL, or MTurk's form)
+                return (0, 0.0), "", remember(info, tok), gr.skip(), gr.skip(), "done", note
             return ((view.assignment_id, time.time()), str(view.assignment_id), remember(info, tok),
-                    progress_html(view), stage_html(view, info), note, "rating")
+                    progress_html(view), stage_html(view, info), "rating", note)
 
         def still(note: str, phase_now: str = "rating") -> tuple[Any, ...]:
             """A vote that changes nothing but the message (and, when closed, the phase)."""
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), note, phase_now
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), phase_now, note
 
         def vote(choice: str) -> Callable[..., tuple[Any, ...]]:
             def handler(tok: str, sent: tuple, aid: str, ctext: str) -> tuple[Any, ...]:
@@ -461,6 +562,13 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
             per_session = gr.Number(value=30, precision=0, label="Pairs per session")
             golden_every = gr.Number(value=8, precision=0, label="Check pair every N pairs (0: none)")
             traps = gr.Checkbox(value=True, label="Trap pairs (identical images, 'same' expected) among the checks")
+        with gr.Row():
+            rater_login = gr.Radio([("none: anonymous (or the platform id from the link)", "none"),
+                                    ("Hugging Face sign-in required (the username is the participant id)", "hf"),
+                                    ("Hugging Face sign-in offered, not required", "hf-optional")],
+                                   value="none", label="Rater sign-in", elem_id="admin-rater-login")
+            description = gr.Textbox(label="Description (shown on an MTurk preview)", lines=2,
+                                     elem_id="admin-description")
         manifest_path = gr.Textbox(label="bench/ manifest path on the server (JSON or CSV)", elem_id="admin-manifest")
         create_path = gr.Button("Create from manifest path", elem_id="admin-create-path")
         with gr.Row():
@@ -519,38 +627,50 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
     gr.on(triggers=None, fn=enter, inputs=None, outputs=after, api_visibility="private", queue=False)
     logout_b.click(None, None, [login_msg], js=LOGOUT_JS).then(enter, None, after, api_visibility="private")
 
-    def options(sched: str, n: float, g: float, tk: str) -> StudyOptions:
+    def options(sched: str, n: float, g: float, tk: str, login: str | None, desc: str | None) -> StudyOptions:
         return StudyOptions(scheduler=sched, pairs_per_session=int(n or 30), golden_every=int(g or 0),
-                            task=tk or "quality")
+                            task=tk or "quality", rater_login=login or "none", description=(desc or "").strip())
 
     def after_create(sid: int, with_traps: bool) -> tuple[Any, str]:
         n = service.add_trap_pairs(sid) if with_traps else 0
         return (gr.update(choices=study_choices(), value=str(sid)),
-                f"Created study {sid} (draft: open it to start)." + (f" {n} trap pairs added." if n else ""))
+                f"Created study {sid} (draft: open it to start)." + (f" {n} trap pairs added." if n else "")
+                + login_warning(service.find_study(sid)))
 
     @guarded
     def from_path(nm: str, sched: str, n: float, g: float, path: str, tk: str, with_traps: bool,
-                  request: gr.Request) -> tuple[Any, str]:
+                  login: str | None, desc: str | None, request: gr.Request) -> tuple[Any, str]:
         if not path:
             raise StudyError("give the path of a manifest file")
-        sid = import_manifest(service.db, path, config, nm or None, options(sched, n, g, tk))
+        sid = import_manifest(service.db, path, config, nm or None, options(sched, n, g, tk, login, desc))
         return after_create(sid, with_traps)
 
     @guarded
     def from_upload(nm: str, sched: str, n: float, g: float, csv_file: str | None, imgs: list[str] | None,
-                    tk: str, with_traps: bool, request: gr.Request) -> tuple[Any, str]:
+                    tk: str, with_traps: bool, login: str | None, desc: str | None,
+                    request: gr.Request) -> tuple[Any, str]:
         if not nm:
             raise StudyError("give the study a name")
         if not csv_file:
             raise StudyError("upload the manifest CSV")
-        sid = import_upload(service.db, csv_file, list(imgs or []), config, nm, options(sched, n, g, tk))
+        sid = import_upload(service.db, csv_file, list(imgs or []), config, nm, options(sched, n, g, tk, login, desc))
         return after_create(sid, with_traps)
 
+    # An API client sends every input (admin endpoints are undocumented: no defaults are filled in);
+    # scripts/space_check_client.py is the reference call.
     hidden_api = {"api_visibility": "undocumented"}
-    create_path.click(from_path, [name, scheduler, per_session, golden_every, manifest_path, task, traps],
+    create_path.click(from_path, [name, scheduler, per_session, golden_every, manifest_path, task, traps,
+                                  rater_login, description],
                       [study_dd, status], api_name="admin_create_from_path", **hidden_api)
-    create_up.click(from_upload, [name, scheduler, per_session, golden_every, up_csv, up_imgs, task, traps],
+    create_up.click(from_upload, [name, scheduler, per_session, golden_every, up_csv, up_imgs, task, traps,
+                                  rater_login, description],
                     [study_dd, status], api_name="admin_create_from_upload", **hidden_api)
+
+    def login_warning(info: Any) -> str:
+        if info.login_offered and not config.hf_login:
+            return (" ⚠️ Raters of this study are asked to sign in with Hugging Face, but this app offers no "
+                    "sign-in: set `hf_oauth: true` in the Space's README (or MISC_STUDY_HF_LOGIN=1).")
+        return ""
 
     def progress_md(sid: str | None, request: gr.Request | None = None) -> str:
         if not sid:
@@ -564,8 +684,12 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
         ref = info.slug or str(info.id)
         text += (f"\n\nStudy link: `{base}?study={ref}` · for Prolific: `{base}?study={ref}&PROLIFIC_PID="
                  "{{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}`"
+                 f" · for MTurk (ExternalQuestion URL; MTurk adds its own parameters): `{base}?study={ref}`"
                  f" · completion code: {'`' + info.completion_code + '`' if info.completion_code else 'none'}"
                  f" · return URL: {info.redirect_url or 'none'}")
+        if info.rater_login != "none":
+            text += (f" · rater sign-in: Hugging Face ({'required' if info.login_required else 'optional'})"
+                     + login_warning(info))
         return text
 
     @guarded
