@@ -383,6 +383,7 @@ def encode(
     if grids is not None and not any(np.any(g) for g in grids):
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
+    options = _realism_options(realism, hint)
     result = pipeline.encode(
         image,
         float(bpp),
@@ -392,8 +393,13 @@ def encode(
         max_pixels=DEMO_MAX_PIXELS,
         progress=progress,
         made_by=made_by,
-        **_realism_options(realism, hint),
+        **options,
     )
+    if realism is not None and not options:
+        result.notes.append(
+            f"realism {float(realism):g} not applied: with the diffusion decoder and no GPU each candidate "
+            "would be a diffusion run (minutes), so the encoder kept rate control's pixel layer"
+        )
     return Encoded(
         result,
         pipeline.info(result.data),

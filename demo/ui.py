@@ -230,6 +230,13 @@ def _encode_report(
     if cuts:
         lines.append("\n**Cut to the limits** (every word costs bits):")
         lines += [f"- {session.md_text(c)}" for c in cuts]
+    loop = enc.result.loop
+    if loop is not None:
+        lines.append(
+            f"\nFidelity ↔ realism: **R = {loop.realism:g}**; the encoder decoded {loop.decodes} candidate "
+            f"crop(s) and kept detail level {loop.alpha:g}"
+            + ("" if loop.seed is None else f" and seed {loop.seed}") + "."
+        )
     made = info.get("made_by") or {}
     if made:
         lines.append("\nMade by: " + " · ".join(f"{k}: `{session.safe_text(str(v))}`" for k, v in made.items()))
@@ -305,10 +312,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 decoder = gr.Dropdown(
                     ["auto", *decoders], value=default_decoder, label="Decoder", elem_id="demo-decoder"
                 )
-                # The fidelity ↔ realism knob (docs/REALISM.md) is not in the page yet: a slider
-                # here hid the bit-budget picture in the browser test (not understood yet), so
-                # the demo encodes with the knob off, as before; the CLI and bench have it.
-                realism = gr.State(None)
+                realism = gr.Slider(
+                    0.0, 1.0, value=session.DEFAULT_REALISM, step=0.25, elem_id="demo-realism",
+                    label="Faithful (0) ◀ ▶ realistic (1): the encoder decodes candidates and keeps the best for this",
+                )  # fmt: skip
                 encode_btn = gr.Button("1 · Encode", variant="primary", elem_id="demo-encode")
                 enc_msg = gr.Markdown(elem_id="demo-message")
                 downscale_btn = gr.Button("Downscale", visible=False, size="sm", elem_id="demo-downscale")

@@ -241,3 +241,25 @@ def test_decode_json_keeps_markup_like_text(client, photo: Path, tmp_path: Path)
     _png, info = client.predict(handle_file(str(misc)), "bicubic", api_name="/decode")
     assert info["description"]["items"][0] == {"name": "cat", "detail": "grey <lora:x:1>"}
     assert info["description"]["overall"] == "A cat & a <b>mat</b>."
+
+
+@pytest.mark.parametrize("realism", [0.75, 0.0])
+def test_realism_slider_reaches_the_encoder(client, photo: Path, monkeypatch, realism: float) -> None:  # noqa: ANN001
+    """The page's Encode (its event, as the button sends it) hands the fidelity ↔ realism
+    slider's value to the encoder, and the report says what the encoder did with it."""
+    from gradio_client import handle_file
+
+    seen: list[dict] = []
+    encode = pipeline.encode
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append(dict(kwargs))
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "encode", spy)
+    out = client.predict(handle_file(str(photo)), 0.05, "manual", DESCRIPTION, "painted", "restore", realism,
+                         api_name="/do_encode")  # fmt: skip
+    assert [kw.get("realism") for kw in seen] == [realism]
+    assert callable(seen[0].get("perceptual")) == (realism > 0)  # metrics' DISTS scores realism above 0
+    report = next(o for o in out if isinstance(o, str) and "Fidelity ↔ realism" in o)
+    assert f"R = {realism:g}" in report, report
