@@ -194,7 +194,7 @@ def _check(client, path: Path) -> str:  # noqa: ANN001
     """The Demo tab's check of a new picture (what an upload into the image box triggers): its message."""
     from gradio_client import handle_file
 
-    out = client.predict(handle_file(str(path)), "", None, api_name="/check_image")
+    out = client.predict(handle_file(str(path)), "", api_name="/check_image")
     return str(out[0] if isinstance(out, list | tuple) else out)
 
 
