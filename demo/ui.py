@@ -96,8 +96,8 @@ def _message(exc: BaseException) -> str:
     elif isinstance(exc, BudgetError):
         hint = f" Try at least {exc.minimum_bpp:.4f} bpp." if exc.minimum_bpp else ""
         title, text = "Target too low", f"{exc}.{hint}"
-    elif isinstance(exc, ImageInputError):
-        title, text = "Image not accepted", str(exc)
+    elif isinstance(exc, ImageInputError):  # an upload too large: the page's wording (its Downscale button)
+        title, text = "Image not accepted", getattr(exc, "page_message", str(exc))
     elif isinstance(exc, BitstreamError):
         title, text = "Not a readable .misc file", str(exc)
     elif isinstance(exc, CodecError):

@@ -227,6 +227,22 @@ def test_large_upload_offers_a_downscale(client, tmp_path: Path, decodes) -> Non
     assert (2400, 1600) not in decodes
 
 
+def test_large_upload_through_the_api_says_what_to_pass(client, tmp_path: Path, decodes) -> None:  # noqa: ANN001
+    """An API client has no Downscale button: /encode's answer gives the limit in pixels and the
+    size to pass instead, and names no button."""
+    from gradio_client import handle_file
+
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (2400, 1600), (90, 120, 200)).save(big, quality=90)
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(big)), 0.02, "", "", "restore", api_name="/encode")
+    message = str(err.value)
+    assert "2400×1600 = 3,840,000 pixels" in message and "at most 1,048,576 pixels" in message, message
+    assert "Pass a copy downscaled to at most 1254×836 (the same aspect ratio)" in message, message
+    assert "Press" not in message and "Downscale to" not in message and "**" not in message, message
+    assert (2400, 1600) not in decodes
+
+
 def test_decode_json_keeps_markup_like_text(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
     """Prompt syntax (LoRA tags, angle brackets) goes through /decode's JSON as written. Lone
     surrogates never get this far: the codec refuses them when writing and when parsing
