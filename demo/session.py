@@ -59,11 +59,16 @@ Source = str | os.PathLike | bytes
 
 
 class UploadTooLarge(ImageInputError):
-    """An upload above the demo's pixel limit; ``can_downscale``: decoding it to shrink it is affordable."""
+    """An upload above the demo's pixel limit; ``can_downscale``: decoding it to shrink it is affordable.
 
-    def __init__(self, message: str, width: int, height: int, can_downscale: bool):
+    Two wordings of what to do: the message (``str``) is for every caller, the API's
+    included (pass a smaller image); ``page_message`` is the Demo tab's, which offers its
+    Downscale button."""
+
+    def __init__(self, message: str, width: int, height: int, can_downscale: bool, page_message: str | None = None):
         super().__init__(message)
         self.width, self.height, self.can_downscale = width, height, can_downscale
+        self.page_message = page_message or message
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,13 @@ def read_header(path: Source, max_pixels: int = DEMO_MAX_PIXELS) -> UploadHeader
     except Image.DecompressionBombError as e:  # PIL refuses the header itself above ~179 Mpx
         found = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{int(found.group(1)):,} pixels" if found else "far too many pixels"
+        found_too_many = f"The image has {size}; the demo codes at most {_limit_words(max_pixels)}."
         raise UploadTooLarge(
-            f"The image has {size}; the demo codes at most {_limit_words(max_pixels)}. "
-            "It is too large to downscale here: downscale it before uploading.",
+            f"{found_too_many} Pass a copy downscaled to at most {max_pixels:,} pixels.",
             0,
             0,
             False,
+            page_message=f"{found_too_many} It is too large to downscale here: downscale it before uploading.",
         ) from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageInputError(
@@ -138,17 +144,23 @@ def inspect_upload(path: Source, max_pixels: int = DEMO_MAX_PIXELS) -> UploadHea
     if head.pixels > max_pixels:
         w, h = fit_size(head.width, head.height, max_pixels)
         affordable = head.decode_cost <= DOWNSCALE_MAX_PIXELS
-        then = (
-            f"Press **Downscale to {w}×{h}** to code a smaller copy."
-            if affordable
-            else "It is too large to downscale here: downscale it before uploading."
-        )
-        raise UploadTooLarge(
+        found = (
             f"The image is {head.width}×{head.height} = {head.pixels:,} pixels; the demo codes at most "
-            f"{_limit_words(max_pixels)}. {then}",
+            f"{_limit_words(max_pixels)}."
+        )
+        smaller = f"a copy downscaled to at most {w}×{h} (the same aspect ratio)"
+        if affordable:
+            on_page = f"Press **Downscale to {w}×{h}** to code a smaller copy."
+            anywhere = f"Pass {smaller} instead."
+        else:
+            on_page = "It is too large to downscale here: downscale it before uploading."
+            anywhere = f"It is too large for the demo to downscale: pass {smaller} instead."
+        raise UploadTooLarge(
+            f"{found} {anywhere}",
             head.width,
             head.height,
             affordable,
+            page_message=f"{found} {on_page}",
         )
     return head
 
@@ -383,6 +395,7 @@ def encode(
     if grids is not None and not any(np.any(g) for g in grids):
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
+    options = _realism_options(realism, hint)
     result = pipeline.encode(
         image,
         float(bpp),
@@ -392,8 +405,13 @@ def encode(
         max_pixels=DEMO_MAX_PIXELS,
         progress=progress,
         made_by=made_by,
-        **_realism_options(realism, hint),
+        **options,
     )
+    if realism is not None and not options:
+        result.notes.append(
+            f"realism {float(realism):g} not applied: with the diffusion decoder and no GPU each candidate "
+            "would be a diffusion run (minutes), so the encoder kept rate control's pixel layer"
+        )
     return Encoded(
         result,
         pipeline.info(result.data),

@@ -96,8 +96,8 @@ def _message(exc: BaseException) -> str:
     elif isinstance(exc, BudgetError):
         hint = f" Try at least {exc.minimum_bpp:.4f} bpp." if exc.minimum_bpp else ""
         title, text = "Target too low", f"{exc}.{hint}"
-    elif isinstance(exc, ImageInputError):
-        title, text = "Image not accepted", str(exc)
+    elif isinstance(exc, ImageInputError):  # an upload too large: the page's wording (its Downscale button)
+        title, text = "Image not accepted", getattr(exc, "page_message", str(exc))
     elif isinstance(exc, BitstreamError):
         title, text = "Not a readable .misc file", str(exc)
     elif isinstance(exc, CodecError):
@@ -230,6 +230,13 @@ def _encode_report(
     if cuts:
         lines.append("\n**Cut to the limits** (every word costs bits):")
         lines += [f"- {session.md_text(c)}" for c in cuts]
+    loop = enc.result.loop
+    if loop is not None:
+        lines.append(
+            f"\nFidelity ↔ realism: **R = {loop.realism:g}**; the encoder decoded {loop.decodes} candidate "
+            f"crop(s) and kept detail level {loop.alpha:g}"
+            + ("" if loop.seed is None else f" and seed {loop.seed}") + "."
+        )
     made = info.get("made_by") or {}
     if made:
         lines.append("\nMade by: " + " · ".join(f"{k}: `{session.safe_text(str(v))}`" for k, v in made.items()))
@@ -261,6 +268,12 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         refused_state = gr.State("")  # why the last upload was not taken (Encode repeats it)
         big_state = gr.State(None)  # path of an upload above the limit that can be downscaled
         note_state = gr.State("")  # what the next accepted picture's message says (after a downscale)
+        # The item that map clicks paint: the picker's value, kept on the server. Handlers read it
+        # here rather than take the picker as an input: an input is the picker's value when the
+        # event was triggered, and Gradio refuses (with an Error toast) one that is no longer among
+        # the choices when the event runs, as happens to the picture check that decoding an
+        # uploaded .misc file triggers together with the new text (so new items).
+        chosen = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = uploaded_image(
@@ -305,10 +318,10 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 decoder = gr.Dropdown(
                     ["auto", *decoders], value=default_decoder, label="Decoder", elem_id="demo-decoder"
                 )
-                # The fidelity ↔ realism knob (docs/REALISM.md) is not in the page yet: a slider
-                # here hid the bit-budget picture in the browser test (not understood yet), so
-                # the demo encodes with the knob off, as before; the CLI and bench have it.
-                realism = gr.State(None)
+                realism = gr.Slider(
+                    0.0, 1.0, value=session.DEFAULT_REALISM, step=0.25, elem_id="demo-realism",
+                    label="Faithful (0) ◀ ▶ realistic (1): the encoder decodes candidates and keeps the best for this",
+                )  # fmt: skip
                 encode_btn = gr.Button("1 · Encode", variant="primary", elem_id="demo-encode")
                 enc_msg = gr.Markdown(elem_id="demo-message")
                 downscale_btn = gr.Button("Downscale", visible=False, size="sm", elem_id="demo-downscale")
@@ -402,7 +415,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             sel = selected if selected in names else (names[0] if names else None)
             image = _picture(path)
             picture = gr.skip() if image is None else _overlay(image, names, pt, sel)
-            return gr.update(choices=names, value=sel), picture
+            return gr.update(choices=names, value=sel), picture, sel
 
         @_guarded(enc_msg)
         def on_image(path, txt, pt, selected, note):
@@ -427,9 +440,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             except ImageInputError as exc:
                 return {enc_msg: _message(exc), image_in: None, map_img: None, refused_state: str(exc),
                         big_state: None, downscale_btn: gr.update(visible=False)}  # fmt: skip
-            names, picture = redraw(path, txt, pt, selected)
+            _items, picture, _sel = redraw(path, txt, pt, selected)  # the item list is the text's (text.change)
             return {
-                item_sel: names,
                 map_img: picture,
                 enc_msg: note or f"Image {head.width}×{head.height} ({head.format}) ready: press **1 · Encode**.",
                 refused_state: "",
@@ -460,6 +472,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                     "Write a description with at least one 'item: detail' line (or Encode with a "
                     "describer) first; then pick an item and click cells."
                 )
+            picked = selected
             if selected not in names:
                 selected = names[0]
             x, y = evt.index[0], evt.index[1]
@@ -469,7 +482,8 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             grid = np.array(pt.get(selected, session.empty_grid().astype(int).tolist()), bool)
             grid[r, c] = not grid[r, c]
             pt[selected] = grid.astype(int).tolist()
-            return {painted: pt, map_img: _overlay(image, names, pt, selected), item_sel: gr.update(value=selected)}
+            return {painted: pt, map_img: _overlay(image, names, pt, selected), chosen: selected,
+                    item_sel: gr.skip() if selected == picked else gr.update(value=selected)}  # fmt: skip
 
         def set_all(value: bool):
             def fn(path, txt, pt, selected):
@@ -550,6 +564,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 describer: gr.update(value="manual" if enc.description else spec),  # next Encode reads the edited text
                 maps_src: gr.update(value="painted"),  # ... and the (edited) cells
                 item_sel: gr.update(choices=names, value=sel),
+                chosen: sel,
                 map_img: _overlay(image, names, new_pt, sel),
                 painted: new_pt,
                 budget: budget_bar(enc.info, enc.target_bytes),
@@ -630,16 +645,25 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 data_state: data,
                 orig_state: None,
                 image_in: None,
+                text: session.safe_text(session.description_text(lay.description)),  # what this file says
                 enc_msg: "",
                 dec_msg: "",
             }
 
         hide = {"api_visibility": "undocumented"}
+        # The events that read or change the item list and the painted cells run one at a time,
+        # in the order they were triggered: a map click toggles its cell in the cells as the
+        # clicks before it left them (so quick clicks compose, none is lost), and the picture
+        # check of a new image, started before the text was typed, cannot overwrite the item
+        # list the text made. Each is quick (an overlay drawn on the picture), so none shows a
+        # progress overlay: one over the map picture would take the clicks meant for the picture.
+        maps_queue = {"concurrency_id": "demo-maps", "concurrency_limit": 1, "show_progress": "hidden"}
         image_in.change(
             on_image,
-            [image_in, text, painted, item_sel, note_state],
-            [enc_msg, image_in, map_img, item_sel, refused_state, big_state, note_state, downscale_btn],
+            [image_in, text, painted, chosen, note_state],
+            [enc_msg, image_in, map_img, refused_state, big_state, note_state, downscale_btn],
             api_name="check_image",
+            **maps_queue,
             **hide,
         )
         downscale_btn.click(
@@ -647,24 +671,24 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         )
         text.change(
             redraw,
-            [image_in, text, painted, item_sel],
-            [item_sel, map_img],
+            [image_in, text, painted, chosen],
+            [item_sel, map_img, chosen],
             trigger_mode="always_last",
+            **maps_queue,
             **hide,
         )
         def reselect(path, txt, pt, selected):
             image = _picture(path)
-            return gr.skip() if image is None else _overlay(image, _names(txt), pt, selected)
+            return selected, gr.skip() if image is None else _overlay(image, _names(txt), pt, selected)
 
-        item_sel.change(
-            reselect,
-            [image_in, text, painted, item_sel],
-            map_img,
-            **hide,
-        )
-        map_img.select(toggle, [image_in, text, painted, item_sel], [painted, map_img, item_sel, enc_msg], **hide)
-        clear_btn.click(set_all(False), [image_in, text, painted, item_sel], [painted, map_img], **hide)
-        fill_btn.click(set_all(True), [image_in, text, painted, item_sel], [painted, map_img], **hide)
+        # The one event with the picker as an input: its value has just changed, to one of the choices.
+        item_sel.change(reselect, [image_in, text, painted, item_sel], [chosen, map_img], **maps_queue, **hide)
+        # "multiple": a click while the previous one is still being drawn is queued, not dropped
+        # (Gradio's default for .select, "once", ignores it).
+        map_img.select(toggle, [image_in, text, painted, chosen], [painted, map_img, chosen, item_sel, enc_msg],
+                       trigger_mode="multiple", **maps_queue, **hide)  # fmt: skip
+        clear_btn.click(set_all(False), [image_in, text, painted, chosen], [painted, map_img], **maps_queue, **hide)
+        fill_btn.click(set_all(True), [image_in, text, painted, chosen], [painted, map_img], **maps_queue, **hide)
         encode_btn.click(
             do_encode,
             [image_in, bpp, describer, text, maps_src, decoder, painted, made_state, refused_state, realism],
@@ -674,6 +698,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
                 describer,
                 maps_src,
                 item_sel,
+                chosen,
                 map_img,
                 painted,
                 budget,
@@ -698,7 +723,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
         upload_btn.click(
             do_decode_upload,
             [upload, decoder],
-            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, enc_msg,
+            [*decode_outputs, map_img, budget, enc_info, misc_file, data_state, orig_state, image_in, text, enc_msg,
              dec_msg],  # fmt: skip
             **hide,
         )

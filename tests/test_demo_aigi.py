@@ -117,7 +117,12 @@ def test_panel_in_the_browser(aigi_png, tmp_path, monkeypatch) -> None:
             expect(page.locator("#demo-encode-info")).to_contain_text(
                 re.compile(r"the recipe [1-9]\d* B"), timeout=120000
             )
+            # Gradio's pictures load lazily: the budget picture sits ~1250 px above this panel (more with the
+            # realism slider in the left column), beyond Chromium's lazy-load margin, so it stays unloaded
+            # (0×0, "hidden") until scrolled to, as a visitor does to look at it.
+            page.locator("#demo-budget").scroll_into_view_if_needed()
             expect(page.locator("#demo-budget img")).to_be_visible()
+            page.wait_for_function("() => document.querySelector('#demo-budget img').naturalWidth > 0")
             expect(page.locator("#demo-text textarea")).to_have_value(
                 "a lighthouse at dusk, <lora:coast:0.7>, (fog:1.2)"
             )

@@ -194,7 +194,7 @@ def _check(client, path: Path) -> str:  # noqa: ANN001
     """The Demo tab's check of a new picture (what an upload into the image box triggers): its message."""
     from gradio_client import handle_file
 
-    out = client.predict(handle_file(str(path)), "", None, api_name="/check_image")
+    out = client.predict(handle_file(str(path)), "", api_name="/check_image")
     return str(out[0] if isinstance(out, list | tuple) else out)
 
 
@@ -227,6 +227,22 @@ def test_large_upload_offers_a_downscale(client, tmp_path: Path, decodes) -> Non
     assert (2400, 1600) not in decodes
 
 
+def test_large_upload_through_the_api_says_what_to_pass(client, tmp_path: Path, decodes) -> None:  # noqa: ANN001
+    """An API client has no Downscale button: /encode's answer gives the limit in pixels and the
+    size to pass instead, and names no button."""
+    from gradio_client import handle_file
+
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (2400, 1600), (90, 120, 200)).save(big, quality=90)
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(big)), 0.02, "", "", "restore", api_name="/encode")
+    message = str(err.value)
+    assert "2400×1600 = 3,840,000 pixels" in message and "at most 1,048,576 pixels" in message, message
+    assert "Pass a copy downscaled to at most 1254×836 (the same aspect ratio)" in message, message
+    assert "Press" not in message and "Downscale to" not in message and "**" not in message, message
+    assert (2400, 1600) not in decodes
+
+
 def test_decode_json_keeps_markup_like_text(client, photo: Path, tmp_path: Path) -> None:  # noqa: ANN001
     """Prompt syntax (LoRA tags, angle brackets) goes through /decode's JSON as written. Lone
     surrogates never get this far: the codec refuses them when writing and when parsing
@@ -241,3 +257,25 @@ def test_decode_json_keeps_markup_like_text(client, photo: Path, tmp_path: Path)
     _png, info = client.predict(handle_file(str(misc)), "bicubic", api_name="/decode")
     assert info["description"]["items"][0] == {"name": "cat", "detail": "grey <lora:x:1>"}
     assert info["description"]["overall"] == "A cat & a <b>mat</b>."
+
+
+@pytest.mark.parametrize("realism", [0.75, 0.0])
+def test_realism_slider_reaches_the_encoder(client, photo: Path, monkeypatch, realism: float) -> None:  # noqa: ANN001
+    """The page's Encode (its event, as the button sends it) hands the fidelity ↔ realism
+    slider's value to the encoder, and the report says what the encoder did with it."""
+    from gradio_client import handle_file
+
+    seen: list[dict] = []
+    encode = pipeline.encode
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append(dict(kwargs))
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "encode", spy)
+    out = client.predict(handle_file(str(photo)), 0.05, "manual", DESCRIPTION, "painted", "restore", realism,
+                         api_name="/do_encode")  # fmt: skip
+    assert [kw.get("realism") for kw in seen] == [realism]
+    assert callable(seen[0].get("perceptual")) == (realism > 0)  # metrics' DISTS scores realism above 0
+    report = next(o for o in out if isinstance(o, str) and "Fidelity ↔ realism" in o)
+    assert f"R = {realism:g}" in report, report

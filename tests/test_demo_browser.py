@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -20,6 +21,42 @@ DESCRIPTION = ("astronaut: woman in an orange space suit\nflag: stars and stripe
                "Portrait of a smiling astronaut holding a helmet, an American flag behind her.")
 
 IMAGES_LOADED = "() => [...document.images].every(i => i.complete)"  # before a screenshot: no half-drawn picture
+# Error toasts (a server-side fault outside the handlers, e.g. a Radio value refused by Gradio's
+# preprocess) vanish after a few seconds: the page records each one as it appears.
+RECORD_ERROR_TOASTS = """
+window.__errorToasts = [];
+new MutationObserver(() => {
+  for (const t of document.querySelectorAll('.toast-body.error')) {
+    if (!t.dataset.seen) { t.dataset.seen = '1'; window.__errorToasts.push(t.innerText); }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+# The centre pixel of each 8×8 cell of the map picture (null until it is loaded).
+MAP_CELLS = """() => {
+  const img = document.querySelector('#demo-maps img');
+  if (!img || !img.complete || !img.naturalWidth) return null;
+  const w = img.naturalWidth, h = img.naturalHeight, canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, w, h).data, out = [];
+  for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) {
+    const i = 4 * (Math.floor((r + 0.5) * h / 8) * w + Math.floor((c + 0.5) * w / 8));
+    out.push([px[i], px[i + 1], px[i + 2]]);
+  }
+  return out;
+}"""
+# The cells whose centre differs from the picture before painting (the item's tint), [[row, col], ...].
+PAINTED_CELLS = """(before) => {
+  const now = (""" + MAP_CELLS + """)();
+  if (!now) return null;
+  const cells = [];
+  now.forEach((p, i) => {
+    const d = Math.abs(p[0] - before[i][0]) + Math.abs(p[1] - before[i][1]) + Math.abs(p[2] - before[i][2]);
+    if (d > 20) cells.push([Math.floor(i / 8), i % 8]);
+  });
+  return cells;
+}"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -78,6 +115,7 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
                                     args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                                           "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(RECORD_ERROR_TOASTS)
         page.on("console", lambda m: step(f"console {m.type}: {m.text[:200]}") if m.type in ("error", "warning") else None)
         step("open the app")
         page.goto(url)
@@ -130,17 +168,23 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         expect(page.locator("#demo-item")).to_contain_text("flag", timeout=20000)
         expect(page.locator("#demo-item input[type=radio]").first).to_be_checked(timeout=20000)
         expect(message).to_contain_text("Image 512×512", timeout=20000)
-        # Paint the first item's map: click three cells on the map picture.
+        # Paint the first item's map: click three cells on the map picture, in quick succession
+        # (each click is an event that repaints the picture; none may be lost or undo another).
         step("paint map cells")
         maps = page.locator("#demo-maps img")
         expect(maps).to_be_visible(timeout=20000)
-        before = maps.get_attribute("src")
+        page.wait_for_function(f"() => ({MAP_CELLS})() !== null", timeout=20000)
+        before = page.evaluate(MAP_CELLS)
         box = maps.bounding_box()
         assert box is not None
         for fx, fy in ((0.3, 0.6), (0.45, 0.6), (0.45, 0.8)):
             page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-            page.wait_for_timeout(700)
-        expect(maps).not_to_have_attribute("src", before or "", timeout=20000)
+        cells = [[4, 2], [4, 3], [6, 3]]  # rows and columns of the three clicks on the 8×8 grid
+        try:
+            page.wait_for_function(f"(b) => JSON.stringify(({PAINTED_CELLS})(b)) === '{json.dumps(cells, separators=(',', ':'))}'",
+                                   arg=before, timeout=20000)
+        except Exception:
+            raise AssertionError(f"painted cells: {page.evaluate(PAINTED_CELLS, before)}, expected {cells}") from None
 
         t0 = time.perf_counter()
         step("encode")
@@ -152,6 +196,12 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         assert "Item maps in the file: yes" in info, info
         assert "astronaut" in info
         expect(page.locator("#demo-file")).to_contain_text(".misc")
+        href = page.locator("#demo-file a").first.get_attribute("href")
+        assert href, "no link to the .misc file"
+        layers = pipeline.read_layers(page.request.get(urljoin(page.url, href)).body())
+        assert [it.name for it in layers.description.items] == ["astronaut", "flag"]
+        assert layers.maps[0].nonzero()[0].tolist() == [r for r, _ in cells]  # the file has the three cells
+        assert layers.maps[0].nonzero()[1].tolist() == [c for _, c in cells] and not layers.maps[1].any()
         page.wait_for_function(IMAGES_LOADED, timeout=30000)
         step("screenshot encoded")
         page.screenshot(path=str(OUT / "demo_encoded.png"), full_page=True)
@@ -210,9 +260,12 @@ def test_example_through_encode_and_decode(url: str, tmp_path: Path) -> None:
         expect(page.locator("#demo-slider")).to_contain_text("Pixel layer (bicubic)")
         expect(page.locator("#demo-slider")).not_to_contain_text("Original")
         expect(page.locator("#demo-webp")).to_contain_text("WEBP at the same file size")
+        expect(page.locator("#demo-text textarea")).to_have_value("cat: a grey tabby cat\n\nA cat looking up.")
+        expect(page.locator("#demo-item")).to_contain_text("cat")
         expect(message).not_to_contain_text("Encoded")  # the earlier encode's message is gone with its file
         step("screenshot uploaded")
         page.screenshot(path=str(OUT / "demo_uploaded.png"), full_page=True)
+        assert page.evaluate("window.__errorToasts") == [], "error toasts appeared"
         browser.close()
     (OUT / "demo_timing.json").write_text(json.dumps(timing, indent=2))
     assert (OUT / "demo_decoded.png").stat().st_size > 50_000

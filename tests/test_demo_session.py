@@ -38,6 +38,10 @@ def test_too_large_says_the_limit_and_offers_a_downscale(tmp_path: Path) -> None
     msg = str(err.value)
     assert "2000×1000 = 2,000,000 pixels" in msg and "1,048,576 pixels" in msg
     assert "MISC_MAX_PIXELS" not in msg and err.value.can_downscale
+    # The plain message serves API clients (no button); the page's names its Downscale button.
+    assert "Pass a copy downscaled to at most 1448×724" in msg and "Press" not in msg and "**" not in msg
+    assert "Press **Downscale to 1448×724** to code a smaller copy." in err.value.page_message
+    assert err.value.page_message.startswith("The image is 2000×1000 = 2,000,000 pixels")
     small = session.downscale_upload(png)
     assert small.size == session.fit_size(2000, 1000) == (1448, 724)
     assert small.width * small.height <= session.DEMO_MAX_PIXELS
@@ -54,8 +58,9 @@ def test_jpeg_downscale_decodes_at_reduced_scale(tmp_path: Path, monkeypatch: py
     png = tmp_path / "big.png"
     Image.new("RGB", (1200, 1000)).save(png)
     monkeypatch.setattr(session, "DOWNSCALE_MAX_PIXELS", 1_100_000)
-    with pytest.raises(session.UploadTooLarge, match="too large to downscale here"):
+    with pytest.raises(session.UploadTooLarge, match="too large for the demo to downscale: pass a copy") as err:
         session.downscale_upload(png)
+    assert "too large to downscale here: downscale it before uploading" in err.value.page_message
 
 
 def test_cut_report_says_what_the_limits_cut() -> None:
