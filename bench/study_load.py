@@ -3,7 +3,7 @@
     one study (bench-sized PNG stimuli, imported by the real importer)
         ─► the study app in its own process (``python -m study``, SQLite)
         ─► R raters, one asyncio task each, through the app's own HTTP API
-           (Gradio's ``/gradio_api/call/<api_name>`` + its event stream, one session each):
+           (Gradio's ``/gradio_api/run/<api_name>``: the study's events do not queue; one session each):
               study_start ─► [fetch A and B ─► think ~T s ─► study_vote_*]* ─► done
         ─► per vote: the round trip (POST until the "complete" event), errors, truncated
            image bodies (shorter than Content-Length, or a PNG without its IEND chunk)
@@ -98,7 +98,7 @@ class StudyClient:
     # The rater page's two calls. The wire format of the Study tab's events lives here alone.
     async def start(self, study_id: int) -> list[Any]:
         """Consent and Start on the study ``study_id`` (no link parameters): the first pair."""
-        return self._shown(await self.call("study_start", [str(study_id), True, "", "", "", ""]))
+        return self._shown(await self.run("study_start", [str(study_id), True, "", "", "", "", None]))  # not queued; the state: null
 
     async def vote(self, choice: str, client_time: object) -> list[Any]:
         """A / same / B (``left`` / ``tie`` / ``right``) on the pair shown, with the page's clock.

@@ -422,8 +422,8 @@ def _study_tab(service: StudyService, config: StudyConfig) -> None:
 
         start.click(begin, [study_dd, agree, age, vision, display, link, platform], outputs, api_name="study_start",
                     js="(s, a, g, v, d, l, p) => [s, a, g, v, d, window.__miscStudy.link(), p]",
-                    show_progress="minimal", api_visibility="undocumented").then(
-            None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")
+                    show_progress="minimal", queue=False, api_visibility="undocumented").then(
+            None, [store], None, js="(s) => { window.__miscStudy.remember(s); }")  # queue=False: as the votes
 
         def next_screen(tok: str, info: StudyInfo, view: PairView | None, note: str) -> tuple[Any, ...]:
             """A vote's answer: the next pair in place, or the phase that makes the page redraw."""
