@@ -126,7 +126,12 @@ def analysis_status(run: AnalysisRun) -> str:
 
 
 def _url(path: str) -> str:
-    return html.escape(serving.stimulus_url(path), quote=True)
+    """A stimulus's URL: by its hash (study/serving.py), or for a file stored before stimuli were
+    content-addressed, Gradio's static file route (the stimulus folder is a static path)."""
+    p = Path(path)
+    if serving.NAME.fullmatch(p.name) and p.parent.name == p.name[:2]:
+        return html.escape(serving.stimulus_url(p), quote=True)
+    return "gradio_api/file=" + html.escape(str(p.resolve()), quote=True)
 
 
 def stage_html(view: PairView, info: StudyInfo) -> str:

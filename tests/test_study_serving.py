@@ -44,3 +44,13 @@ def test_store_keeps_at_most_its_budget(tmp_path: Path) -> None:
     store.keep("d" * 64 + ".png", b"x" * 11)  # larger than the whole budget: not kept
     assert store.cached("d" * 64 + ".png") is None
     assert store.path("../x.png") is None and store.path(names[0]) == tmp_path.resolve() / "aa" / names[0]
+
+
+def test_stage_links_hashed_files_by_hash_and_older_files_by_path(tmp_path: Path) -> None:
+    from study.ui import _url
+
+    name = "ab" + "0" * 62 + ".png"
+    assert _url(str(tmp_path / "ab" / name)) == f"study-stimuli/{name}"
+    old = tmp_path / "src0_c1.png"  # a stimulus stored by an importer before content addressing
+    assert _url(str(old)) == f"gradio_api/file={old.resolve()}"
+    assert _url(str(tmp_path / "cd" / name)).startswith("gradio_api/file=")  # not where its hash puts it
