@@ -24,12 +24,12 @@ import logging
 import secrets
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from study.errors import AuthError
+from study.perapp import PerApp
 
 LOG = logging.getLogger("misc.study.auth")
 COOKIE = "misc_study_admin"
@@ -214,18 +214,13 @@ def routes() -> list:
     return [Route(LOGIN_PATH, login, methods=["POST"]), Route(LOGOUT_PATH, logout, methods=["POST"])]
 
 
-_BY_APP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Blocks -> AdminAuth
+_BY_APP: PerApp[AdminAuth] = PerApp()
 
 
 def attach(blocks: object, auth: AdminAuth) -> None:
     """Tie the admin sessions to the Blocks being built, so the routes of its server find them."""
-    _BY_APP[blocks] = auth
+    _BY_APP.attach(blocks, auth)
 
 
 def _auth_of(request: object) -> AdminAuth | None:
-    app = getattr(request, "app", None)
-    try:
-        blocks = app.get_blocks()  # type: ignore[union-attr]
-    except (AttributeError, ValueError):
-        return None
-    return _BY_APP.get(blocks)
+    return _BY_APP.of(request)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections import OrderedDict
 from pathlib import Path
+
+from study.perapp import PerApp
 
 STIMULI_PATH = "/study-stimuli"
 NAME = re.compile(r"^[0-9a-f]{64}\.png$")
@@ -64,21 +65,16 @@ class StimulusStore:
                 self._size -= len(old)
 
 
-_BY_APP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Blocks -> StimulusStore
+_BY_APP: PerApp[StimulusStore] = PerApp()
 
 
 def attach(blocks: object, store: StimulusStore) -> None:
     """Tie the stimuli folder to the Blocks being built, so the route of its server finds it."""
-    _BY_APP[blocks] = store
+    _BY_APP.attach(blocks, store)
 
 
 def _store_of(request: object) -> StimulusStore | None:
-    app = getattr(request, "app", None)
-    try:
-        blocks = app.get_blocks()  # type: ignore[union-attr]
-    except (AttributeError, ValueError):
-        return None
-    return _BY_APP.get(blocks)
+    return _BY_APP.of(request)
 
 
 def routes() -> list:
