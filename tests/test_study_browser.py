@@ -120,15 +120,6 @@ def app(tmp_path: Path):  # noqa: ANN201
         demo.close()
 
 
-@pytest.fixture()
-def chromium():  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
 def _raters(service: StudyService, sid: int) -> int:
     with service.db.read() as s:
         return s.scalar(select(func.count(Rater.id)).where(Rater.study_id == sid)) or 0

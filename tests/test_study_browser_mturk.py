@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from db import Rater, Vote
 from study.importer import StudyOptions
 from tests.study_helpers import open_study
-from tests.test_study_browser import ARGS, CHROMIUM, T, _free_port
+from tests.study_http import serve_study
+from tests.test_study_browser import CHROMIUM, T
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,11 +44,8 @@ class _MTurk(BaseHTTPRequestHandler):
         pass
 
 
-def test_mturk_worker_previews_then_finishes_and_submits_the_hit(tmp_path: Path) -> None:
-    import gradio as gr
-    from playwright.sync_api import expect, sync_playwright
-
-    from study.ui import build_study_tabs, launch_options
+def test_mturk_worker_previews_then_finishes_and_submits_the_hit(tmp_path: Path, chromium) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
 
     stand_in = ThreadingHTTPServer(("127.0.0.1", 0), _MTurk)
     threading.Thread(target=stand_in.serve_forever, daemon=True).start()
@@ -55,16 +53,10 @@ def test_mturk_worker_previews_then_finishes_and_submits_the_hit(tmp_path: Path)
     service, sid, config = open_study(tmp_path, StudyOptions(pairs_per_session=2, golden_every=0,
                                                              description="Compare two photos, twice."))
     config.mturk_loopback = True
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    service.set_link(sid, "hit", "MT-7Q", url + "?returned=1")  # a return URL that MTurk workers must not get
-    with gr.Blocks() as demo, gr.Tabs():
-        build_study_tabs(config, service)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        with serve_study(config, service) as url:
+            service.set_link(sid, "hit", "MT-7Q", url + "?returned=1")  # a return URL that MTurk workers must not get
+            page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.set_default_timeout(T)
             page.goto(url + "?study=hit&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=3HIT")
             expect(page.locator("#study-message")).to_contain_text("accept the HIT to start", timeout=T)
@@ -82,9 +74,7 @@ def test_mturk_worker_previews_then_finishes_and_submits_the_hit(tmp_path: Path)
             page.locator("#study-mturk-submit").click()
             expect(page.locator("#mturk-ok")).to_be_visible(timeout=T)
             assert page.url.startswith(turk)  # the form's post, not the study's return URL
-            browser.close()
     finally:
-        demo.close()
         stand_in.shutdown()
     assert _MTurk.received == [("/mturk/externalSubmit", {"assignmentId": ["3ASSIGN9"], "completionCode": ["MT-7Q"]})]
     with service.db.read() as s:
