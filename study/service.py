@@ -309,7 +309,7 @@ class StudyService:
                 if study is None:
                     raise NotFoundError(f"no study with id {study_id}")
                 if study.status != "open":
-                    raise StudyClosedError(_closed(study))
+                    raise StudyClosedError(_closed_text(study))
                 login = study.rater_login if study.rater_login in RATER_LOGINS else "none"
                 if login == "hf" and user is None:
                     raise LoginRequiredError("this study asks you to sign in with Hugging Face first")
@@ -440,8 +440,9 @@ class StudyService:
         scores = self._scores(study_id) if scheduler == "active" else None
         try:
             with self.db.write() as s:
-                receipt = self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime, viewing)
-                return receipt, self._next(s, rater_id, study_id, scores)
+                receipt, study = self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime,
+                                              viewing)
+                return receipt, self._next(s, rater_id, study_id, scores, study)
         except IntegrityError:
             raise DuplicateVoteError("this pair was already answered; the first answer stands") from None
 
@@ -453,9 +454,10 @@ class StudyService:
         return row
 
     def _next(self, s, rater_id: int, study_id: int,  # type: ignore[no-untyped-def]
-              scores: dict[int, float] | None) -> PairView | None:
+              scores: dict[int, float] | None, study=None) -> PairView | None:
+        """The rater's current pair; ``study``: the open study's row when the caller has it."""
         c = s.connection()
-        study = self._open_study(c, study_id)
+        study = study or self._open_study(c, study_id)
         pending = c.execute(_SQL.pending, {"rater": rater_id}).first()
         if pending is None:
             issued = c.execute(_SQL.issued, {"rater": rater_id}).scalar() or 0
@@ -505,12 +507,14 @@ class StudyService:
         rater_id, study_id, _ = self._ids(token)
         try:
             with self.db.write() as s:
-                return self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime, viewing)
+                return self._submit(s, rater_id, study_id, assignment_id, choice, response_ms, ctime, viewing)[0]
         except IntegrityError:
             raise DuplicateVoteError("this pair was already answered; the first answer stands") from None
 
     def _submit(self, s, rater_id: int, study_id: int, assignment_id: int,  # type: ignore[no-untyped-def]
-                choice: str, response_ms: int, ctime: datetime | None, viewing: Viewing | None) -> VoteReceipt:
+                choice: str, response_ms: int, ctime: datetime | None, viewing: Viewing | None
+                ) -> tuple[VoteReceipt, Any]:
+        """Store the vote; (its receipt, the open study's row)."""
         c = s.connection()
         row = c.execute(_SQL.assignment, {"aid": assignment_id, "rater": rater_id}).first()
         if row is None:
@@ -524,7 +528,7 @@ class StudyService:
             "viewport_w": v.viewport_w, "viewport_h": v.viewport_h, "device_pixel_ratio": v.device_pixel_ratio,
             "view_ms": v.view_ms, "view_mode": v.mode}).inserted_primary_key[0]
         done = c.execute(_SQL.votes_of, {"rater": rater_id}).scalar() or 0
-        return VoteReceipt(vote_id, done, study.pairs_per_session)
+        return VoteReceipt(vote_id, done, study.pairs_per_session), study
 
     # ---- admin ---------------------------------------------------------------------
     def studies(self) -> list[Study]:
@@ -690,7 +694,3 @@ def _closed_text(study: StudyInfo | Study | Any) -> str:
     if study.status == "closed":
         return f"The study “{study.name}” is closed: it no longer collects answers. Thank you for your interest."
     return f"The study “{study.name}” has not started yet: please come back later."
-
-
-def _closed(study: Study) -> str:
-    return _info(study).closed_message
