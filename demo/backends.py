@@ -18,9 +18,11 @@ Loaded models are kept, and the GPU steps run through demo/zerogpu.py.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,52 @@ DESCRIBER_LABELS = {
     "hf": "transformers VLM",
     "none": "none (pixel layer only)",
 }
+
+
+# Importing the model stacks from two threads at once can hand one thread a half-initialised
+# module: Python breaks an import-lock cycle between threads that way. Seen in CI as
+# "cannot import name 'AutoProcessor' from 'transformers'" when the first /encode loaded the
+# VLM while the warm-up thread imported open_clip and diffusers (reproduced with two threads:
+# one importing open_clip + diffusers, one `from transformers import AutoProcessor`). So the
+# stacks are imported once, in one thread, in a fixed order, under one lock that every model
+# load of the app also holds (``Backends._load``), as does the comparison's first metric.
+_STACKS_LOCK = threading.RLock()
+_stacks_imported = False
+STACKS = ("torch", "torchvision", "transformers", "diffusers", "open_clip")
+# transformers resolves these lazily (each a submodule import): resolved here too.
+TRANSFORMERS_NAMES = ("AutoProcessor", "AutoModelForImageTextToText", "AutoTokenizer", "CLIPTextModel", "CLIPTokenizer")
+
+
+def import_stacks() -> None:
+    """Import torch, transformers (its lazily resolved names the app uses), diffusers and
+    open_clip, once per process; every caller waits for the first to finish. A stack that
+    is not installed is skipped (its backend reports that when it is asked for)."""
+    global _stacks_imported
+    with _STACKS_LOCK:
+        if _stacks_imported:
+            return
+        for name in STACKS:
+            try:
+                module = importlib.import_module(name)
+            except Exception as exc:  # not installed, or broken: the backend that needs it says so
+                log.info("stack %s not importable: %s", name, str(exc).splitlines()[0][:200])
+                continue
+            if name == "transformers":
+                for attr in TRANSFORMERS_NAMES:
+                    try:
+                        getattr(module, attr)
+                    except Exception as exc:
+                        log.info("transformers.%s not importable: %s", attr, str(exc).splitlines()[0][:200])
+        _stacks_imported = True
+
+
+@contextmanager
+def loading_models() -> Iterator[None]:
+    """Hold while loading or first using a model stack in a request thread: the stacks are
+    imported first (once), and no two threads load models at once."""
+    import_stacks()
+    with _STACKS_LOCK:
+        yield
 
 
 @dataclass
@@ -135,7 +183,8 @@ class Backends:
                 report = self._loading(layer, progress)
                 report(0.0, f"{layer}: loading")
                 try:
-                    store[key] = loader(report)
+                    with loading_models():
+                        store[key] = loader(report)
                 except Exception as exc:
                     self._layer_state[layer] = f"failed: {str(exc).splitlines()[0][:300]}"
                     raise
@@ -243,6 +292,7 @@ class Backends:
         download's progress), so only the metrics are checked here."""
         import os
 
+        import_stacks()  # first, in this thread: see import_stacks
         if self.full:
             self._clip_state, self._clip_reason = "not checked", "full profile: loaded on first use"
             self._check_semantic()

@@ -31,7 +31,7 @@ from codec.errors import ImageInputError
 from codec.imageio import MIN_SIDE, to_rgb8
 from codec.realism import DEFAULT_REALISM  # noqa: F401 - the demo slider's default
 from codec.records import Description
-from demo.backends import Backends
+from demo.backends import Backends, import_stacks
 
 Progress = Callable[[float, str], None]
 MAP_SIZE = (8, 8)  # MISC's grid
@@ -486,6 +486,7 @@ def compare_steps(
     the same metrics (metrics.compute_batch) against the original. Yields the comparison so
     far after each step: MISC's two rows first, then one row per classical codec as it
     finishes, so a page can show each row as soon as it exists."""
+    import_stacks()  # metrics import torch's stacks: not while another thread does (see there)
     import metrics
 
     original = original.convert("RGB")
