@@ -99,9 +99,10 @@ def decode(data: bytes, decoder_name: str, backends: Any, progress: session.Prog
     return session.Decoded(out.image.convert("RGB"), up, out.decoder, dict(out.metadata), layers)
 
 
-def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> None:
-    """The panel; ``outputs``: the tab's text, budget, enc_info, misc_file, data_state, orig_state, and
-    new_file: (function, outputs) that clears the decode of an earlier file."""
+def build(image_in: Any, bpp: Any, decoder: Any, realism: Any, outputs: dict[str, Any]) -> None:
+    """The panel; the tab's image, rate, decoder and realism inputs; ``outputs``: the tab's text,
+    budget, enc_info, misc_file, data_state, orig_state, and new_file: (function, outputs) that
+    clears the decode of an earlier file."""
     with gr.Accordion("AI-generated image: read its recipe, code it prompt-aware", open=False,
                       elem_id="demo-aigi"):  # fmt: skip
         gr.Markdown(
@@ -128,22 +129,24 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
                 raise gr.Error(str(e)) from e
             return recipe_markdown(found), found.recipe, image
 
-        def encode(image, rate, dec, recipe, progress=gr.Progress()):
+        def encode(image, rate, dec, real, recipe, progress=gr.Progress()):
             if image is None or recipe is None:
                 raise gr.Error("Upload an AI-generated image with a recipe first.")
-            hint = dec if dec in ("restore", "bicubic", "diffusion") else "restore"
             try:
                 image = session.load_upload(image)  # the tab's picture box hands over a path
-                result = pipeline.encode(image, float(rate), recipe=recipe, decoder_hint=hint,
-                                         max_pixels=session.DEMO_MAX_PIXELS,
-                                         progress=lambda f, m: progress(f, desc=m))  # fmt: skip
+                # the tab's decoder and fidelity ↔ realism slider apply here too
+                enc = session.encode(image, float(rate), None, None, dec, lambda f, m: progress(f, desc=m),
+                                     realism=None if real is None else float(real), recipe=recipe)  # fmt: skip
             except CodecError as e:
                 raise gr.Error(str(e)) from e
-            info = pipeline.info(result.data)
+            result, info = enc.result, enc.info
             rb = info["sections"].get("recipe", {}).get("bytes", 0)
             tb = info["sections"].get("text", {}).get("bytes", 0)
             report = (f"**{result.nbytes} bytes = {result.bpp:.5f} bpp**, of which the prompt {tb} B and the recipe "
                       f"{rb} B. " + " ".join(result.notes))  # fmt: skip
+            if result.loop is not None:
+                report += (f" Fidelity ↔ realism: R = {result.loop.realism:g}, detail level {result.loop.alpha:g} "
+                           f"({result.loop.decodes} candidate crop(s) decoded).")  # fmt: skip
             path = session_file(result.data)
             text = session.description_text(result.description) if result.description else ""
             return (text, budget_bar(info, pipeline.budget_bytes(result.width, result.height, float(rate))), report,
@@ -153,7 +156,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, outputs: dict[str, Any]) -> Non
         # explicit api names: a handler's default name ("encode") would take the tab's API endpoint's
         file_in.change(show, [file_in], [recipe_md, recipe_state, image_in], api_name="aigi_recipe", **hide)
         encode_btn.click(
-            encode, [image_in, bpp, decoder, recipe_state],
+            encode, [image_in, bpp, decoder, realism, recipe_state],
             [outputs["text"], outputs["budget"], outputs["enc_info"], outputs["misc_file"], outputs["data_state"],
              outputs["orig_state"]], api_name="aigi_encode", **hide,
         ).success(outputs["new_file"][0], None, outputs["new_file"][1], **hide)  # fmt: skip

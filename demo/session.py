@@ -388,10 +388,12 @@ def encode(
     progress: Progress = _quiet,
     made_by: dict[str, str] | None = None,
     realism: float | None = None,
+    recipe: Any = None,
 ) -> Encoded:
     """codec.pipeline.encode with the demo's pixel limit; grids all empty → no map layer.
     ``made_by``: who made the text and the maps, for the file's header. ``realism``: the
-    fidelity ↔ realism knob (codec.realism; None: off), scored with metrics' DISTS."""
+    fidelity ↔ realism knob (codec.realism; None: off), scored with metrics' DISTS.
+    ``recipe``: an AI-generated image's recipe (prompt-aware coding, codec.aigi)."""
     if grids is not None and not any(np.any(g) for g in grids):
         grids = None
     hint = decoder_hint if decoder_hint in ("restore", "bicubic", "diffusion") else "restore"
@@ -405,6 +407,7 @@ def encode(
         max_pixels=DEMO_MAX_PIXELS,
         progress=progress,
         made_by=made_by,
+        recipe=recipe,
         **options,
     )
     if realism is not None and not options:

@@ -401,7 +401,7 @@ def build_demo_tab(backends: Backends | None = None) -> Backends:
             }
 
         new_file_note = "_A new file was encoded: press **2 · Decode** to see it decoded and compared._"
-        aigi_panel.build(image_in, bpp, decoder, {"text": text, "budget": budget, "enc_info": enc_info,
+        aigi_panel.build(image_in, bpp, decoder, realism, {"text": text, "budget": budget, "enc_info": enc_info,
                                                   "misc_file": misc_file, "data_state": data_state,
                                                   "orig_state": orig_state,
                                                   "new_file": (lambda: cleared_decode(new_file_note), decode_outputs)})  # fmt: skip

@@ -83,6 +83,25 @@ def _free_port() -> int:
 @pytest.mark.browser
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
+def test_prompt_aware_encode_takes_the_realism_knob(aigi_png) -> None:
+    from PIL import Image
+
+    from demo import session
+
+    path, _ = aigi_png
+    recipe = read_recipe(path.read_bytes()).recipe
+    with Image.open(path) as im:
+        picture = im.convert("RGB")
+    looped = session.encode(picture, 0.05, None, None, "restore", realism=0.0, recipe=recipe)
+    plain = session.encode(picture, 0.05, None, None, "restore", recipe=recipe)
+    for enc in (looped, plain):
+        assert set(enc.info["sections"]) >= {"recipe", "text"}
+        assert enc.result.description.overall == "a lighthouse at dusk, <lora:coast:0.7>, (fog:1.2)"
+    assert looped.result.loop is not None and looped.result.loop.realism == 0.0
+    assert pipeline.read_layers(looped.result.data).detail == looped.result.loop.alpha
+    assert plain.result.loop is None and pipeline.read_layers(plain.result.data).detail is None
+
+
 def test_panel_in_the_browser(aigi_png, tmp_path, monkeypatch) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -117,6 +136,8 @@ def test_panel_in_the_browser(aigi_png, tmp_path, monkeypatch) -> None:
             expect(page.locator("#demo-encode-info")).to_contain_text(
                 re.compile(r"the recipe [1-9]\d* B"), timeout=120000
             )
+            # the tab's fidelity ↔ realism slider (default R = 0) applies to the recipe's encode too
+            expect(page.locator("#demo-encode-info")).to_contain_text("Fidelity ↔ realism: R = 0, detail level")
             # Gradio's pictures load lazily: the budget picture sits ~1250 px above this panel (more with the
             # realism slider in the left column), beyond Chromium's lazy-load margin, so it stays unloaded
             # (0×0, "hidden") until scrolled to, as a visitor does to look at it.
