@@ -61,6 +61,7 @@ def seed_files() -> list[bytes]:
     from PIL import Image
 
     from codec.aigi.recipe import Recipe
+    from codec.obu import with_raw_pixels
     from codec.pipeline import encode
     from codec.records import Description, Item
 
@@ -88,6 +89,8 @@ def seed_files() -> list[bytes]:
         encode(picture(64, 64).convert("L"), 0.3, decoder_hint="bicubic").data,
         encode(picture(96, 80), 0.3, description=Description([], ""), recipe=recipe, decoder_hint="bicubic").data,
         encode(picture(160, 96), 0.05, description=desc, decoder_hint="bicubic").data,
+        # a file from before the compact pixel form (raw AV1 OBUs: codec.obu)
+        with_raw_pixels(encode(picture(112, 72), 0.1, decoder_hint="bicubic").data),
     ]
 
 
@@ -177,11 +180,12 @@ def mutate(seeds: list[bytes], case: int, seed: int = 0) -> tuple[str, bytes]:
                 s = rng.choice(other.sections)
                 secs = [x for x in secs if x.type != s.type] + [s]
         return kind, _pack_unchecked(dataclasses.replace(f, sections=secs))
-    type_ = {"pixel": bs.SectionType.PIXEL_AV1, "text": bs.SectionType.TEXT, "maps": bs.SectionType.MAPS,
+    pixel = next(s.type for s in f.sections if s.type in bs.PIXEL_TYPES)  # raw or compact form
+    type_ = {"pixel": pixel, "text": bs.SectionType.TEXT, "maps": bs.SectionType.MAPS,
              "recipe": bs.SectionType.RECIPE}[kind]
     payload = f.section(type_)
     if payload is None:  # this seed has no such layer: damage the pixel layer instead
-        kind, type_, payload = "pixel", bs.SectionType.PIXEL_AV1, f.section(bs.SectionType.PIXEL_AV1)
+        kind, type_, payload = "pixel", pixel, f.section(pixel)
     return kind, _pack_unchecked(dataclasses.replace(f, sections=_section_with(f, type_, _damage(payload, rng))))
 
 

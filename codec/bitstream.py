@@ -54,10 +54,12 @@ class SectionType(IntEnum):
     TEXT = 2  # entropy-coded description (items, details, paragraph)
     MAPS = 3  # entropy-coded binary item grids
     RECIPE = 4  # an AI image's generation settings (codec.aigi.section)
+    PIXEL_AV1_COMPACT = 5  # the same frame, its sequence header rebuilt by the decoder (codec.obu)
     REALISM = 33  # ancillary: the detail level the encoder chose (codec.realism.detail)
 
 
 ANCILLARY_BASE = 32
+PIXEL_TYPES = {SectionType.PIXEL_AV1, SectionType.PIXEL_AV1_COMPACT}  # one of them per file
 # Ancillary sections (older readers skip them): 33 REALISM, the decoder's detail level
 # chosen by the encoder (codec.realism.detail).
 
@@ -221,6 +223,8 @@ def _validate(f: MiscFile) -> None:
     types = [s.type for s in f.sections]
     if len(set(types)) != len(types):
         raise BitstreamError("a section type appears twice")
+    if PIXEL_TYPES <= set(types):
+        raise BitstreamError("a file holds one pixel section, raw or compact, not both")
 
 
 def _check_size(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
@@ -313,6 +317,8 @@ def unpack(data: bytes, max_pixels: int = MAX_PIXELS) -> MiscFile:
         if type_ in seen:
             raise BitstreamError(f"section type {type_} appears twice")
         seen.add(type_)
+        if PIXEL_TYPES <= seen:
+            raise BitstreamError("the file holds two pixel sections (raw and compact)")
         if type_ in SectionType._value2member_map_:
             sections.append(Section(type_, payload))
         elif type_ < ANCILLARY_BASE:
@@ -330,8 +336,10 @@ def layout(data: bytes) -> dict:
     head = len(header_bytes(f))
     sections = {}
     for s in f.sections:
-        name = SectionType(s.type).name.lower()
+        name = "pixel_av1" if s.type in PIXEL_TYPES else SectionType(s.type).name.lower()
         sections[name] = {"payload_bytes": len(s.payload), "framing_bytes": section_overhead(len(s.payload), s.type)}
+        if s.type in PIXEL_TYPES:
+            sections[name]["form"] = "compact" if s.type == SectionType.PIXEL_AV1_COMPACT else "raw"
     return {
         "header_bytes": head,
         "checksum_bytes": CRC_BYTES,

@@ -28,6 +28,7 @@ from .errors import ArgumentError, BitstreamError, BudgetError, CodecError
 from .imageio import load_rgb
 from .limits import max_pixels as pixel_limit
 from .pixel import PixelChoice, Scorer, decode_pixels, encode_pixels, smallest_payload
+from .pixel import section_type as pixel_section_type
 from .realism.detail import pack_detail
 from .records import DecodedLayers, DecodeResult, Description
 
@@ -247,7 +248,7 @@ def encode(
             looped = _in_the_loop(rgb, choice, shell, desc_i, maps_i, decoder_hint, loop_cfg,
                                   perceptual, loop_decoder, loop_cache)  # fmt: skip
             choice = looped.pixel
-        shell.sections.insert(0, bs.Section(bs.SectionType.PIXEL_AV1, choice.payload))
+        shell.sections.insert(0, bs.Section(pixel_section_type(choice.payload), choice.payload))
         kept_recipe = recipe if desc_i is not None else None
         if kept_recipe is not None:
             shell.sections = _with_check(shell.sections, kept_recipe, rgb, choice.payload)
@@ -366,16 +367,23 @@ def _decoder_model(decoder_hint: str) -> str | None:
 # ----------------------------------------------------------------------------- decode
 
 
+def pixel_section(f: bs.MiscFile) -> tuple[bytes | None, bool]:
+    """(payload, compact?) of the file's pixel section (raw PIXEL_AV1 or PIXEL_AV1_COMPACT)."""
+    compact = f.section(bs.SectionType.PIXEL_AV1_COMPACT)
+    return (compact, True) if compact is not None else (f.section(bs.SectionType.PIXEL_AV1), False)
+
+
 def read_layers(data: bytes, max_pixels: int | None = None) -> DecodedLayers:
     """Parse a file and decode its layers (everything but the final decoder).
 
     ``max_pixels`` (None: the process's limit, codec.limits) is checked on the header's
     size before anything is decoded: PixelLimitError, since a few bytes can name 8192²."""
     f = bs.unpack(data, max_pixels=pixel_limit(max_pixels))
-    payload = f.section(bs.SectionType.PIXEL_AV1)
+    payload, compact = pixel_section(f)
     if payload is None:
         raise BitstreamError("the file has no pixel section")
-    lowres = decode_pixels(payload, expect_max_side=max(f.width, f.height), max_pixels=f.width * f.height)
+    lowres = decode_pixels(payload, expect_max_side=max(f.width, f.height), max_pixels=f.width * f.height,
+                           compact=compact)  # fmt: skip
     description = None
     text = f.section(bs.SectionType.TEXT)
     if text is not None:
@@ -474,7 +482,8 @@ def info(data: bytes) -> dict[str, Any]:
     px = f.width * f.height
     sections = {
         name: {"bytes": s["payload_bytes"] + s["framing_bytes"], "bits": 8 * (s["payload_bytes"] + s["framing_bytes"]),
-               "payload_bytes": s["payload_bytes"], "bpp": 8 * (s["payload_bytes"] + s["framing_bytes"]) / px}
+               "payload_bytes": s["payload_bytes"], "bpp": 8 * (s["payload_bytes"] + s["framing_bytes"]) / px,
+               **({"form": s["form"]} if "form" in s else {})}
         for name, s in lay["sections"].items()
     }
     out: dict[str, Any] = {
@@ -492,10 +501,11 @@ def info(data: bytes) -> dict[str, Any]:
         "grayscale": f.grayscale,
         "format_version": f.version,
     }
-    if f.section(bs.SectionType.PIXEL_AV1):
+    payload, compact = pixel_section(f)
+    if payload:
         # info reports any header, but decodes no pixel layer larger than a decode would
-        lowres = decode_pixels(f.section(bs.SectionType.PIXEL_AV1), max(f.width, f.height),
-                               max_pixels=min(f.width * f.height, pixel_limit()))
+        lowres = decode_pixels(payload, max(f.width, f.height), max_pixels=min(f.width * f.height, pixel_limit()),
+                               compact=compact)  # fmt: skip
         out["pixel_layer_size"] = list(lowres.size)
     if not f.section(bs.SectionType.TEXT):
         out["semantic_layer"] = "none"
