@@ -249,3 +249,40 @@ def test_seed_search_with_tiny_random_weight_diffusion(image):
     assert out.metadata["seed"] == enc.loop.seed
     expect = apply_detail(Image.fromarray(pictures[enc.loop.seed]), pipeline.read_layers(enc.data).lowres, enc.loop.alpha)
     assert np.array_equal(np.asarray(out.image), np.asarray(expect))
+
+
+def test_faithful_loop_sets_the_detail_level_from_the_whole_decoded_picture():
+    """R = 0 with a deterministic decoder: the crop only ranks the payloads; the stored α is
+    the least-squares level of the chosen payload's full decode (a crop's can be far off)."""
+    # A decoder whose detail helps in the centre (it returns the original there) and hurts
+    # elsewhere (noise): the centre crop alone asks for α = 1, the whole picture for less.
+    image = kodak_crop(3, (192, 128))
+
+    class CentreTruth(NoisyDecoder):
+        def decode(self, layers, progress=None):
+            out = super().decode(layers, progress)
+            if (layers.width, layers.height) == image.size:
+                arr = np.asarray(out.image).copy()
+                arr[32:96, 48:144] = np.asarray(image)[32:96, 48:144]
+                out.image = Image.fromarray(arr)
+            return out
+
+    cfg = dict(realism=0.0, crop=0.3)
+    full = pipeline.encode(image, 0.05, decoder_hint="restore", realism=LoopConfig(**cfg), loop_decoder=CentreTruth())
+    crop = pipeline.encode(image, 0.05, decoder_hint="restore", realism=LoopConfig(**cfg, full_alpha=False),
+                           loop_decoder=CentreTruth())  # fmt: skip
+    assert full.pixel.payload == crop.pixel.payload and full.loop.decodes == crop.loop.decodes + 1
+    layers = pipeline.read_layers(full.data)
+    d = np.asarray(CentreTruth().decode(layers).image, float)
+    b = np.asarray(layers.lowres.resize(image.size, Image.Resampling.BICUBIC), float)
+    o = np.asarray(image, float)
+    least_squares = float(((d - b) * (o - b)).sum() / ((d - b) ** 2).sum())
+    assert full.loop.alpha == quantize(least_squares) == layers.detail
+    assert crop.loop.alpha != full.loop.alpha
+    assert _psnr(pipeline.decode(full.data, CentreTruth()).image, image) > _psnr(
+        pipeline.decode(crop.data, CentreTruth()).image, image
+    )
+    # off for stochastic decoders (a full diffusion run per encode) unless asked for
+    seeded = pipeline.encode(image, 0.05, decoder_hint="restore", realism=LoopConfig(**cfg),
+                             loop_decoder=SeededDecoder())  # fmt: skip
+    assert not any(t.get("full") for t in seeded.loop.tried)

@@ -3,6 +3,7 @@
     rate control (codec.pixel) ─▶ payloads that fit, ranked by bicubic PSNR
         top N ─▶ proxy decode (centre crop, the file's own decoder) ─▶ U(R) at α₀(R)
         best  ─▶ α grid on the same proxy decode ─▶ α*
+        (R = 0, deterministic decoder) best decoded in full ─▶ α* = its least-squares level
         (stochastic decoder, K > 1) ─▶ K seeds decoded on the proxy ─▶ seed*
     ─▶ (payload, α*, seed*): the file stores the payload, α* (REALISM section) and seed*
 
@@ -47,6 +48,10 @@ class LoopConfig:
     crop: float = 0.3  # proxy: centre crop, this fraction of each side (1.0: the full decode)
     alphas: tuple[float, ...] = ALPHAS
     seeds: int = 1  # K: seeds tried when the decoder is stochastic (1: the file's seed only)
+    # R = 0: the chosen payload decoded in full once more, and α set to that decode's least
+    # squares (the crop's α can be far from the picture's). None: on for deterministic
+    # decoders (restore), off for stochastic ones (a diffusion run per encode).
+    full_alpha: bool | None = None
 
     def __post_init__(self) -> None:
         self.realism = check_realism(self.realism)
@@ -157,15 +162,18 @@ def choose(
     pool = (pixel.alternatives or [pixel])[: config.candidates]
     tried: list[dict[str, Any]] = []
 
-    def _key(cand: PixelChoice, seed: int) -> tuple:
-        return (id(decoder), cand.payload, seed, config.crop, fingerprint)
+    def _key(cand: PixelChoice, seed: int, crop: float | None = None) -> tuple:
+        return (id(decoder), cand.payload, seed, config.crop if crop is None else crop, fingerprint)
+
+    def decoded(cand: PixelChoice, seed: int, crop: float | None = None) -> ProxyDecode:
+        key = _key(cand, seed, crop)
+        if key not in cache:
+            cache[key] = decode_region(rgb, cand.payload, decoder, layers, config.crop if crop is None else crop, seed)
+            counter[0] += 1
+        return cache[key]
 
     def score(cand: PixelChoice, seed: int, alpha: float) -> Score:
-        key = _key(cand, seed)
-        if key not in cache:
-            cache[key] = decode_region(rgb, cand.payload, decoder, layers, config.crop, seed)
-            counter[0] += 1
-        s = cache[key].score(r, alpha, perceptual)
+        s = decoded(cand, seed).score(r, alpha, perceptual)
         tried.append({"factor": cand.factor, "family": cand.family, "level": cand.level, "seed": seed,
                       "alpha": alpha, **s.as_dict()})  # fmt: skip
         return s
@@ -177,7 +185,7 @@ def choose(
     # R = 0 a level costs a PSNR (all are scored); otherwise each costs a perceptual score,
     # so climb from the prior level to the better neighbour while the score improves
     # (U is close to unimodal in α: measured, docs/REALISM.md).
-    levels = sorted(dict.fromkeys(quantize(a) for a in (*config.alphas, cache[_key(best, seed0)].mse_alpha())))
+    levels = sorted(dict.fromkeys(quantize(a) for a in (*config.alphas, decoded(best, seed0).mse_alpha())))
     if r == 0:
         alpha, best_score = max(((a, score(best, seed0, a)) for a in levels), key=lambda t: t[1].utility)
     else:
@@ -186,6 +194,13 @@ def choose(
     if config.seeds > 1 and is_stochastic(decoder):
         seed, best_score = max(((s, score(best, s, alpha)) for s in seed_candidates(seed0, config.seeds)),
                                key=lambda t: t[1].utility)  # fmt: skip
+    full = config.full_alpha if config.full_alpha is not None else not is_stochastic(decoder)
+    if r == 0 and full and config.crop < 1.0:
+        whole = decoded(best, seed, 1.0)
+        alpha = quantize(whole.mse_alpha())
+        best_score = whole.score(r, alpha, perceptual)
+        tried.append({"factor": best.factor, "family": best.family, "level": best.level, "seed": seed,
+                      "alpha": alpha, "full": True, **best_score.as_dict()})  # fmt: skip
     return LoopChoice(best, alpha, seed, best_score, r, tried, counter[0], time.perf_counter() - t0)
 
 
