@@ -233,8 +233,8 @@ def _encode_report(
     loop = enc.result.loop
     if loop is not None:
         lines.append(
-            f"\nFidelity ↔ realism: **R = {loop.realism:g}**; the encoder decoded {loop.decodes} candidate "
-            f"crop(s) and kept detail level {loop.alpha:g}"
+            f"\nFidelity ↔ realism: **R = {loop.realism:g}**; the encoder ran the decoder {loop.decodes} time(s) "
+            f"on candidates and kept detail level {loop.alpha:g}"
             + ("" if loop.seed is None else f" and seed {loop.seed}") + "."
         )
     made = info.get("made_by") or {}

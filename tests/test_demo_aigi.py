@@ -149,6 +149,12 @@ def test_panel_in_the_browser(aigi_png, tmp_path, monkeypatch) -> None:
             )
             page.locator("#demo-decode").click()
             expect(page.locator("#demo-decode-info")).to_contain_text("Regenerated", timeout=180000)
+            # the comparison with classical codecs follows the decode: wait for its last row and its
+            # message to clear (a job left running in a worker thread would still be computing when
+            # the test process exits)
+            grid = page.locator("#demo-metrics").get_by_role("grid")
+            expect(grid.get_by_role("gridcell", name="AVIF", exact=True)).to_be_visible(timeout=300000)
+            expect(page.locator("#demo-decode-message")).to_have_text("", timeout=120000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(OUT / "demo_aigi.png"), full_page=True)
             browser.close()
