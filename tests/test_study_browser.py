@@ -328,6 +328,7 @@ def test_admin_password_never_reaches_storage_api_info_or_exports(app, chromium,
     expect(page.locator("#admin-status")).to_contain_text("SRCC between the two studies", timeout=T)
     exported = []
     links = page.locator("#admin-exports a")
+    expect(links).to_have_count(4, timeout=T)  # count() does not wait: on a loaded machine they come later
     for i in range(links.count()):
         with page.expect_download() as dl:
             links.nth(i).click()
