@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--realism", type=_realism, default=None,
                    help="MISC's fidelity-realism knob, comma-separated values in [0, 1] (or 'off' for "
                         "today's encoder): one condition per value, named misc-r<R> ('off': misc)")  # fmt: skip
+    r.add_argument("--full-alpha", action="store_true",
+                   help="R = 0 conditions: the detail level from one more full decode (docs/REALISM.md)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--source-kind", choices=("auto", "natural", "aigi"), default="auto",
                    help="tag the sources natural or aigi (auto: from each file's generation metadata)")  # fmt: skip
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = RunConfig(
             data=args.data, out=args.out, bpps=list(args.bpp), codecs=args.codecs,
             decoder=args.decoder, limit=args.limit, metrics=args.metrics, source_kind=args.source_kind,
-            realism=args.realism,
+            realism=args.realism, full_alpha=args.full_alpha,
         )  # fmt: skip
         try:
             summary = run(cfg, progress=not args.quiet)

@@ -52,6 +52,7 @@ class RunConfig:
     # MISC's fidelity ↔ realism knob: one condition per value, codec "misc-r<R>"; None in the
     # list is today's encoder (realism off, codec "misc"). None: only "misc", realism off.
     realism: list[float | None] | None = None
+    full_alpha: bool = False  # R = 0 conditions: the detail level from one full decode (codec.realism)
 
 
 def bpp_dir(bpp: float) -> str:
@@ -222,7 +223,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     _write_json(out / "manifest.json", manifest)
     summary = {
         "data": str(cfg.data), "images": len(images), "bpps": cfg.bpps, "codecs": cfg.codecs,
-        "decoder": cfg.decoder, "limit": cfg.limit, "codec_unavailable": {c: s for c, s in codec_status.items() if s},
+        "decoder": cfg.decoder, "realism": cfg.realism, "full_alpha": cfg.full_alpha, "limit": cfg.limit, "codec_unavailable": {c: s for c, s in codec_status.items() if s},
         "metrics": mplan.to_dict(), "errors": errors, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_kinds": {k: sum(v == k for v in kind_of.values()) for k in SOURCE_KINDS},
         "counts": {"ok": sum(i["status"] == "ok" for i in items), "nofit": sum(i["status"] == "nofit" for i in items),
@@ -253,7 +254,7 @@ def realism_conditions(
 ) -> tuple[list[str], dict[str, Any]]:
     """MISC replaced by one condition per realism value (codec.realism), in the order given.
     The loop's perceptual term is metrics' DISTS (bench may import metrics; codec may not)."""
-    from codec.realism import check_realism
+    from codec.realism import LoopConfig, check_realism
 
     from .realism import dists_scorer
 
@@ -269,7 +270,9 @@ def realism_conditions(
             name = realism_condition_name(v)
             options = dict(cfg.misc_options)
             if v is not None:
-                options.update(realism=check_realism(v), perceptual=perceptual)
+                r = check_realism(v)
+                options.update(realism=LoopConfig(realism=r, full_alpha=True) if r == 0 and cfg.full_alpha else r,
+                               perceptual=perceptual)  # fmt: skip
             out_names.append(name)
             out_ads[name] = adapters.MiscAdapter(decoder=cfg.decoder, options=options, name=name)
     return out_names, out_ads

@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         "at no extra byte (default: 4 with a CUDA GPU, 1 on CPU)",
     )
     e.add_argument(
+        "--full-alpha", action="store_true",
+        help="at --realism 0, decode the chosen payload in full once more and store the detail level of least "
+        "squared error over the whole picture (+0.1 dB on Kodak24 at 0.01 bpp, one more full decode; "
+        "docs/REALISM.md)",
+    )
+    e.add_argument(
         "--profile",
         choices=("auto", "full", "offline"),
         default=None,
@@ -121,8 +127,8 @@ def _loop_config(args):
     from .realism import DEFAULT_REALISM, LoopConfig
 
     if args.realism == "off":
-        if args.seeds not in (None, 1):
-            raise CodecError("--seeds needs the decoder in the loop: drop --realism off")
+        if args.seeds not in (None, 1) or args.full_alpha:
+            raise CodecError("--seeds and --full-alpha need the decoder in the loop: drop --realism off")
         return None
     from .pipeline import resolve_decoder_hint
 
@@ -138,7 +144,8 @@ def _loop_config(args):
     if seeds is None:
         seeds = 4 if cuda else 1
     try:
-        return LoopConfig(realism=DEFAULT_REALISM if args.realism is None else args.realism, seeds=seeds)
+        return LoopConfig(realism=DEFAULT_REALISM if args.realism is None else args.realism, seeds=seeds,
+                          full_alpha=args.full_alpha)  # fmt: skip
     except ValueError as e:
         raise CodecError(str(e)) from e
 

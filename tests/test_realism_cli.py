@@ -77,6 +77,21 @@ def test_realism_conditions_inject_a_perceptual_scorer_only_when_needed(tmp_path
     names, ads = realism_conditions(["misc"], {"misc": adapters.make("misc")}, cfg)
     assert names == ["misc", "misc-r0"] and "realism" not in ads["misc"].options
     assert ads["misc-r0"].options["realism"] == 0.0 and ads["misc-r0"].options["perceptual"] is None
+    cfg.full_alpha = True  # bench run --full-alpha: R = 0 takes its detail level from one full decode
+    names, ads = realism_conditions(["misc"], {"misc": adapters.make("misc")}, cfg)
+    assert "realism" not in ads["misc"].options and ads["misc-r0"].options["realism"].full_alpha
+
+
+def test_full_alpha_on_the_command_line(photo, tmp_path):
+    out = tmp_path / "f.misc"
+    r = codec_cli("encode", str(photo), "-o", str(out), "--bpp", "0.1", "--decoder", "restore", "--realism", "0",
+                  "--full-alpha")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    enc = json.loads(r.stdout)
+    assert bs.unpack(out.read_bytes()).section(bs.SectionType.REALISM)[0] / 16 == enc["realism"]["detail"]
+    r = codec_cli("encode", str(photo), "-o", str(tmp_path / "g.misc"), "--realism", "off", "--full-alpha")
+    assert r.returncode == 2 and "--full-alpha" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "g.misc").exists()
 
 
 @pytest.mark.parametrize("value", ["2", "x", ""])

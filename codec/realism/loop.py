@@ -3,7 +3,7 @@
     rate control (codec.pixel) ─▶ payloads that fit, ranked by bicubic PSNR
         top N ─▶ proxy decode (centre crop, the file's own decoder) ─▶ U(R) at α₀(R)
         best  ─▶ α grid on the same proxy decode ─▶ α*
-        (R = 0, deterministic decoder) best decoded in full ─▶ α* = its least-squares level
+        (R = 0, full_alpha) best decoded in full ─▶ α* = its least-squares level
         (stochastic decoder, K > 1) ─▶ K seeds decoded on the proxy ─▶ seed*
     ─▶ (payload, α*, seed*): the file stores the payload, α* (REALISM section) and seed*
 
@@ -49,9 +49,10 @@ class LoopConfig:
     alphas: tuple[float, ...] = ALPHAS
     seeds: int = 1  # K: seeds tried when the decoder is stochastic (1: the file's seed only)
     # R = 0: the chosen payload decoded in full once more, and α set to that decode's least
-    # squares (the crop's α can be far from the picture's). None: on for deterministic
-    # decoders (restore), off for stochastic ones (a diffusion run per encode).
-    full_alpha: bool | None = None
+    # squares (the crop's α can be far from the picture's): +0.1 dB on Kodak24 at 0.01 bpp,
+    # but one full decode (4.4x today's encode at 512² on a 2-core CPU, docs/REALISM.md), so
+    # off by default; `--full-alpha` (codec CLI, bench run) turns it on.
+    full_alpha: bool = False
 
     def __post_init__(self) -> None:
         self.realism = check_realism(self.realism)
@@ -194,8 +195,7 @@ def choose(
     if config.seeds > 1 and is_stochastic(decoder):
         seed, best_score = max(((s, score(best, s, alpha)) for s in seed_candidates(seed0, config.seeds)),
                                key=lambda t: t[1].utility)  # fmt: skip
-    full = config.full_alpha if config.full_alpha is not None else not is_stochastic(decoder)
-    if r == 0 and full and config.crop < 1.0:
+    if r == 0 and config.full_alpha and config.crop < 1.0:
         whole = decoded(best, seed, 1.0)
         alpha = quantize(whole.mse_alpha())
         best_score = whole.score(r, alpha, perceptual)
