@@ -163,13 +163,10 @@ def choose(
     pool = (pixel.alternatives or [pixel])[: config.candidates]
     tried: list[dict[str, Any]] = []
 
-    def _key(cand: PixelChoice, seed: int, crop: float | None = None) -> tuple:
-        return (id(decoder), cand.payload, seed, config.crop if crop is None else crop, fingerprint)
-
-    def decoded(cand: PixelChoice, seed: int, crop: float | None = None) -> ProxyDecode:
-        key = _key(cand, seed, crop)
+    def decoded(cand: PixelChoice, seed: int, crop: float = config.crop) -> ProxyDecode:
+        key = (id(decoder), cand.payload, seed, crop, fingerprint)
         if key not in cache:
-            cache[key] = decode_region(rgb, cand.payload, decoder, layers, config.crop if crop is None else crop, seed)
+            cache[key] = decode_region(rgb, cand.payload, decoder, layers, crop, seed)
             counter[0] += 1
         return cache[key]
 
