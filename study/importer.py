@@ -14,6 +14,8 @@ decoded once here and re-encoded as a plain 8-bit RGB PNG with no ancillary chun
 and nothing that could name its codec or rate. It is stored as ``<sha256>.png``, an
 opaque name derived from those bytes alone, written once (atomic rename, read-only) and
 never rewritten, so the app can serve it as a static file while raters fetch it.
+Stimuli stored by an older importer (the file's bytes as they were) are brought into this
+form at the app's start (``reprepare_stimuli``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import logging
 import os
+import struct
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageFilter, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import Condition, Database, Pair, Stimulus, Study
@@ -35,6 +39,9 @@ from db.models import RATER_LOGINS
 from study.config import StudyConfig
 from study.errors import ManifestError, UploadError
 from study.manifest import Manifest, load_manifest, parse_csv, parse_json
+from study.serving import NAME
+
+log = logging.getLogger("misc.study")
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
 
@@ -105,6 +112,103 @@ def _store_image(image: Image.Image, config: StudyConfig) -> tuple[Path, str]:
 def _store_file(path: Path, config: StudyConfig) -> tuple[Path, str]:
     with Image.open(path) as im:
         return _store_image(im, config)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_prepared(path: str | Path) -> bool:
+    """Whether a stored file is in the served form: under ``<ab>/<sha256>.png`` and a PNG of
+    8-bit RGB, not interlaced, whose only chunks are IHDR, IDAT… and IEND.
+
+    Reads the chunk headers only (a seek past each IDAT), so a start-up check of every
+    stimulus stays cheap. Anything else (an unreadable or truncated file, a text or ICC
+    chunk, a palette, another format) is not prepared.
+    """
+    path = Path(path)
+    if not NAME.fullmatch(path.name) or path.parent.name != path.name[:2]:
+        return False
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != PNG_SIGNATURE:
+                return False
+            head = f.read(8 + 13)
+            if len(head) < 21 or head[:8] != struct.pack(">I4s", 13, b"IHDR"):
+                return False
+            depth, colour, interlace = head[16], head[17], head[20]
+            if (depth, colour, interlace) != (8, 2, 0):
+                return False
+            f.seek(4, os.SEEK_CUR)  # the IHDR's CRC
+            while len(chunk := f.read(8)) == 8:
+                length, kind = struct.unpack(">I4s", chunk)
+                if kind == b"IEND":
+                    return length == 0 and len(f.read(5)) == 4  # its CRC, then nothing
+                if kind != b"IDAT":
+                    return False
+                f.seek(length + 4, os.SEEK_CUR)
+            return False
+    except OSError:
+        return False
+
+
+@dataclass
+class Reprepared:
+    """What ``reprepare_stimuli`` did."""
+
+    stimuli: int = 0  # rows moved to a file in the served form
+    files_removed: int = 0  # old copies under the stimulus folder that no row uses any more
+    problems: list[str] = field(default_factory=list)  # files that could not be read (rows kept)
+
+
+def reprepare_stimuli(db: Database, config: StudyConfig) -> Reprepared:
+    """Bring stimuli stored by an older importer into the served form (blinding).
+
+    Before stimuli were re-encoded at import, the importer copied each file's bytes as they
+    were, under the hash of those bytes and the file's own suffix (``.jpg``, ``.webp``,
+    ``.png``): the suffix, and the text / EXIF / ICC chunks inside, could tell a rater the
+    codec or the rate. Each such file is decoded once and stored again as a metadata-free
+    PNG (``_store_image``); then one transaction points the rows at the new files (pixels
+    are unchanged, so votes and pairs stay valid); then the old copies under
+    ``config.stimuli_dir`` that no row uses any more are deleted, since that folder is
+    reachable through the app's static file route. Files outside the folder are never
+    touched. A file that cannot be read is reported and its row left as it was. Running it
+    again finds nothing to do.
+    """
+    with db.read() as s:
+        rows = s.execute(select(Stimulus.id, Stimulus.path)).all()
+    legacy = [(sid, Path(p)) for sid, p in rows if not is_prepared(p)]
+    done = Reprepared()
+    if not legacy:
+        return done
+    stored: dict[Path, tuple[Path, str] | None] = {}
+    for _, path in legacy:
+        if path in stored:
+            continue
+        try:
+            with Image.open(path) as im:
+                if im.width * im.height > config.max_image_pixels:
+                    raise ValueError(f"{im.width}×{im.height} is above the pixel limit")
+                stored[path] = _store_image(im, config)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as e:
+            stored[path] = None
+            done.problems.append(f"{path}: {e}")
+    moved = [(sid, stored[path]) for sid, path in legacy if stored[path] is not None]
+    with db.write() as s:
+        for sid, (new_path, digest) in moved:
+            s.execute(update(Stimulus).where(Stimulus.id == sid).values(path=str(new_path), sha256=digest))
+    done.stimuli = len(moved)
+    folder = Path(config.stimuli_dir).resolve()
+    with db.read() as s:
+        used = {Path(p).resolve() for p in s.scalars(select(Stimulus.path))}
+    for path in {p.resolve() for p, new in stored.items() if new is not None}:
+        if path.is_relative_to(folder) and path not in used and path.is_file():
+            path.unlink()
+            done.files_removed += 1
+    log.info("re-prepared %d stimuli stored by an older importer (%d old copies removed, %d unreadable)",
+             done.stimuli, done.files_removed, len(done.problems))
+    for problem in done.problems:
+        log.warning("stimulus file kept as it was: %s", problem)
+    return done
 
 
 def degrade(image: Image.Image) -> Image.Image:

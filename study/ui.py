@@ -43,7 +43,7 @@ from study.backup import restore_at_start, sqlite_file, start_backup
 from study.config import StudyConfig
 from study.errors import DuplicateVoteError, StudyClosedError, StudyError
 from study.exports import analysis_json, correlations_csv, scores_csv, votes_pwcmp_csv
-from study.importer import StudyOptions, import_manifest, import_upload
+from study.importer import StudyOptions, import_manifest, import_upload, reprepare_stimuli
 from study.mturk import is_preview, submit_form
 from study.plots import leaderboard, scatter
 from study.service import HF_USER_KEY, PLATFORM_KEYS, PairView, StudyInfo, StudyService, Viewing
@@ -204,7 +204,8 @@ def build_study_tabs(config: StudyConfig | None = None, service: StudyService | 
         service = StudyService(Database(config.db_url), refit_in_background=True)
         start_backup(config, service.db)
     store = serve_stimuli(config)
-    check_storage(service)
+    if check_storage(service) is None:
+        reprepare_stimuli(service.db, config)  # studies imported before blinding: served form
     auth = AdminAuth(config.admin_password)
     root = gr.context.Context.root_block
     if root is not None:
