@@ -16,7 +16,7 @@ from study.analysis import analyze
 from study.correlation import correlate, fit_logistic5, logistic5
 from study.exports import PWCMP_COLUMNS, analysis_json, scores_csv, votes_pwcmp_csv
 from study.scaling import JOD_SIGMA, aggregate, components, fit_bt_davidson, fit_thurstone
-from study.simulate import SimulationSpec, run
+from study.simulate import SimulationSpec, compare_tasks, run
 from tests.study_helpers import open_study
 
 
@@ -135,3 +135,25 @@ def test_exports_pwcmp_format_and_scores(tmp_path: Path) -> None:
     mine = sum(1 for r in rows if int(r["observer"]) == first and r["is_golden"] == "0")
     assert first in b.excluded_raters and b.votes_used == a.votes_used - mine
     assert len(votes_pwcmp_csv(service, sid).splitlines()) == 19
+
+
+def test_each_task_recovers_its_own_axis_on_the_same_stimuli(tmp_path: Path) -> None:
+    """MISC's two questions: a fidelity study ranks by fidelity, a quality study by quality."""
+    spec = {"good_raters": 12, "random_raters": 2, "seed": 3, "axis_rho": 0.0}
+    res = {t: run(SimulationSpec(task=t, **spec), tmp_path / t, bootstrap_samples=10, correlation_samples=10)
+           for t in ("quality", "fidelity")}
+    assert res["quality"].truths["quality"].stimulus.keys() == res["fidelity"].truths["quality"].stimulus.keys()
+    for own, other in (("quality", "fidelity"), ("fidelity", "quality")):
+        est = res[own].condition_scores()
+        keys = sorted(est)
+        mine = spearmanr([est[k] for k in keys], [res[own].truths[own].condition[k] for k in keys])[0]
+        theirs = spearmanr([est[k] for k in keys], [res[own].truths[other].condition[k] for k in keys])[0]
+        assert mine >= 0.9 and mine - theirs >= 0.4, (own, mine, theirs)
+        assert res[own].srcc_condition["thurstone-v"] == pytest.approx(mine)
+    metric = {t: {c.metric: c.srcc for c in res[t].analysis.correlations if c.level == "stimulus"} for t in res}
+    assert metric["fidelity"]["fidelity_metric"] > metric["fidelity"]["good_metric"]
+    assert metric["quality"]["good_metric"] > metric["quality"]["fidelity_metric"]
+    text = compare_tasks(res["quality"], res["fidelity"])
+    assert "| quality |" in text and "| fidelity |" in text and "change rank" in text
+    with pytest.raises(ValueError, match="task"):
+        run(SimulationSpec(task="beauty"), tmp_path / "x")
