@@ -220,6 +220,7 @@ def test_prolific_link_lands_on_the_study_and_ends_with_the_code(app, chromium) 
         page.locator("body").click(position={"x": 5, "y": 5})
         page.keyboard.press("b")
         expect(page.locator("#study-progress")).to_contain_text(f"Pair {n} of 5", timeout=T)
+        expect(page.locator("#study-progress progress")).to_have_attribute("value", str(n - 1))  # pairs answered
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("a")
     expect(page.locator("#study-code")).to_have_text("C0DE-42", timeout=T)
