@@ -145,8 +145,7 @@ def build(image_in: Any, bpp: Any, decoder: Any, realism: Any, outputs: dict[str
             report = (f"**{result.nbytes} bytes = {result.bpp:.5f} bpp**, of which the prompt {tb} B and the recipe "
                       f"{rb} B. " + " ".join(result.notes))  # fmt: skip
             if result.loop is not None:
-                report += (f" Fidelity ↔ realism: R = {result.loop.realism:g}, detail level {result.loop.alpha:g} "
-                           f"(the encoder ran the decoder {result.loop.decodes} time(s) on candidates).")  # fmt: skip
+                report += " " + session.realism_line(result.loop)
             path = session_file(result.data)
             text = session.description_text(result.description) if result.description else ""
             return (text, budget_bar(info, pipeline.budget_bytes(result.width, result.height, float(rate))), report,

@@ -30,6 +30,7 @@ from codec.describe import DescribeConfig, get_describer, header_name, parse_des
 from codec.errors import ImageInputError
 from codec.imageio import MIN_SIDE, to_rgb8
 from codec.realism import DEFAULT_REALISM  # noqa: F401 - the demo slider's default
+from codec.realism.loop import LoopChoice
 from codec.records import Description
 from demo.backends import Backends, import_stacks
 
@@ -239,6 +240,14 @@ def json_safe(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- text
+
+
+def realism_line(loop: LoopChoice) -> str:
+    """The encode report's line on the decoder-in-the-loop choice (the Encode tab and the AIGI
+    panel alike): the fidelity ↔ realism setting, the detail level kept, the decodes it cost."""
+    seed = "" if loop.seed is None else f"; seed {loop.seed}"
+    return (f"Fidelity ↔ realism: **R = {loop.realism:g}**, detail level {loop.alpha:g}{seed} "
+            f"(the encoder ran the decoder {loop.decodes} time(s) on candidates).")
 
 
 def description_text(d: Description | None) -> str:

@@ -232,11 +232,7 @@ def _encode_report(
         lines += [f"- {session.md_text(c)}" for c in cuts]
     loop = enc.result.loop
     if loop is not None:
-        lines.append(
-            f"\nFidelity ↔ realism: **R = {loop.realism:g}**; the encoder ran the decoder {loop.decodes} time(s) "
-            f"on candidates and kept detail level {loop.alpha:g}"
-            + ("" if loop.seed is None else f" and seed {loop.seed}") + "."
-        )
+        lines.append("\n" + session.realism_line(loop))
     made = info.get("made_by") or {}
     if made:
         lines.append("\nMade by: " + " · ".join(f"{k}: `{session.safe_text(str(v))}`" for k, v in made.items()))
