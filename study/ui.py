@@ -611,7 +611,8 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
                           elem_id="admin-compare-with")
         compare_b = gr.Button("Compare tasks", size="sm", elem_id="admin-compare")
     compare = gr.Dataframe(label="Per condition in both studies (Thurstone JOD, rank)", interactive=False,
-                           elem_id="admin-compare-table")
+                           headers=["condition", "JOD (this study)", "rank", "JOD (the other study)", "rank",
+                                    "rank change"], elem_id="admin-compare-table")
     with gr.Row():
         rater_id = gr.Number(precision=0, label="Rater id")
         excl = gr.Checkbox(value=True, label="Exclude")
