@@ -533,6 +533,11 @@ def _admin_tab(service: StudyService, config: StudyConfig, auth: AdminAuth) -> N
             _admin_panel(service, config, auth, login_col, panel, login_b, password, login_msg)
 
 
+def _compare_headers(first: str, second: str) -> list[str]:
+    """Columns of the admin's task comparison (one JOD and rank column per study)."""
+    return ["condition", f"JOD ({first})", "rank", f"JOD ({second})", "rank", "rank change"]
+
+
 def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, login_col: Any, panel: Any,
                  login_b: Any, password: Any, login_msg: Any) -> None:
     status = gr.Markdown(elem_id="admin-status")
@@ -611,8 +616,7 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
                           elem_id="admin-compare-with")
         compare_b = gr.Button("Compare tasks", size="sm", elem_id="admin-compare")
     compare = gr.Dataframe(label="Per condition in both studies (Thurstone JOD, rank)", interactive=False,
-                           headers=["condition", "JOD (this study)", "rank", "JOD (the other study)", "rank",
-                                    "rank change"], elem_id="admin-compare-table")
+                           headers=_compare_headers("this study", "the other study"), elem_id="admin-compare-table")
     with gr.Row():
         rater_id = gr.Number(precision=0, label="Rater id")
         excl = gr.Checkbox(value=True, label="Exclude")
@@ -818,8 +822,7 @@ def _admin_panel(service: StudyService, config: StudyConfig, auth: AdminAuth, lo
                  ranks[1][c] - ranks[0][c]] for c in sorted(common, key=lambda c: ranks[0][c])]
         rho = spearmanr([boards[0][c] for c in common], [boards[1][c] for c in common]).statistic
         heads = [f"{i.id}: {i.task}" for i in infos]
-        return (gr.update(value=rows, headers=["condition", f"JOD ({heads[0]})", "rank", f"JOD ({heads[1]})",
-                                               "rank", "rank change"]),
+        return (gr.update(value=rows, headers=_compare_headers(*heads)),
                 f"{len(common)} conditions; SRCC between the two studies' scores {rho:.3f}. "
                 f"{sum(r[-1] != 0 for r in rows)} conditions change rank.")
 
